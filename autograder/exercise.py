@@ -1,0 +1,51 @@
+"""What a chapter's reference module declares for each exercise.
+
+An exercise is a case generator, a way to run the learner's function on a case, the reference
+that says what the run should give, and a check. Outputs are dicts of NumPy arrays, so that they
+can be recorded in a non-executable `.npz` and compared again outside the learner's process.
+"""
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from autograder.tolerance import compare
+
+Outputs = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Case:
+    kind: str  # what the case exercises, named in failure messages: "m == 0"
+    args: tuple  # inputs, built on the CPU from the grading seed
+
+
+def check_outputs(case: Case, got: Outputs, want: Outputs, exact: bool = False) -> None:
+    """Default check: same keys, each compared with the dtype-keyed tolerance (or bit for bit)."""
+    if "error" in got and "error" not in want:
+        raise AssertionError(f"raises {got['error']}")
+    for key, w in want.items():
+        if key not in got:
+            raise AssertionError(f"produced no {key!r}")
+        compare(got[key], w, key, exact=exact)
+
+
+@dataclass(frozen=True)
+class Exercise:
+    name: str
+    cases: Callable[[np.random.Generator], list[Case]]
+    run: Callable[[Callable, Case], Outputs]  # call the learner's function on a case
+    reference: Callable[[Case], Outputs]  # what run() must give, from the plain spec
+    check: Callable[[Case, Outputs, Outputs], None] = check_outputs
+    forbidden: frozenset = field(default_factory=frozenset)  # names refused in the learner's code
+    why: str = ""  # why they are refused, shown with the refusal
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """Tensor, list or scalar -> NumPy array on the CPU (never an object array)."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    arr = np.asarray(x)
+    if arr.dtype == object:
+        raise TypeError(f"output of type {type(x).__name__} is not an array of numbers")
+    return arr

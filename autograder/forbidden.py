@@ -1,0 +1,77 @@
+"""Refuse submissions that call what an exercise forbids (``sorted`` in a merge, say).
+
+The check reads the source of the learner's function and of every function or Triton kernel it
+reaches through global names defined in the same module (a notebook's ``__main__``), so a helper
+or a ``@triton.jit`` kernel cannot hide a call.
+"""
+import ast
+import inspect
+import textwrap
+import types
+
+
+def _function_of(obj):
+    """The Python function behind obj: itself, or a Triton kernel's (JIT or interpreted) .fn."""
+    if isinstance(obj, types.FunctionType):
+        return obj
+    inner = getattr(obj, "fn", None)
+    if isinstance(inner, types.FunctionType) and type(obj).__module__.startswith("triton"):
+        return inner
+    return None
+
+
+def _global_names(code: types.CodeType):
+    yield from code.co_names
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from _global_names(const)
+
+
+def reachable(fn) -> list[types.FunctionType]:
+    """fn and the functions/kernels of its module that it reaches through global names."""
+    root = _function_of(fn)
+    if root is None:
+        raise TypeError(f"expected a function, got {type(fn).__name__}")
+    seen, todo = [], [root]
+    while todo:
+        f = todo.pop()
+        if f in seen:
+            continue
+        seen.append(f)
+        for name in _global_names(f.__code__):
+            g = _function_of(f.__globals__.get(name))
+            if g is not None and g.__module__ == root.__module__ and g not in seen:
+                todo.append(g)
+    return seen
+
+
+def uses(source: str, names: set[str]) -> list[tuple[str, int]]:
+    """(name, line) for every use of a forbidden name in source: a call, attribute or import."""
+    found = []
+    for node in ast.walk(ast.parse(textwrap.dedent(source))):
+        if isinstance(node, ast.Name) and node.id in names:
+            found.append((node.id, node.lineno))
+        elif isinstance(node, ast.Attribute) and node.attr in names:
+            found.append((node.attr, node.lineno))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            modules = [a.name for a in node.names] + ([node.module] if getattr(node, "module", None) else [])
+            for m in modules:
+                if m.split(".")[0] in names or m.split(".")[-1] in names:
+                    found.append((m, node.lineno))
+    return found
+
+
+def check(fn, names: set[str], why: str) -> None:
+    """Raise AssertionError if fn, or code it reaches, uses one of `names`."""
+    if not names:
+        return
+    for f in reachable(fn):
+        try:
+            source = inspect.getsource(f)
+        except (OSError, TypeError):
+            raise AssertionError(f"cannot read the source of {f.__name__}; define it in the notebook") from None
+        for name, line in uses(source, names):
+            raise AssertionError(
+                f"{f.__name__} uses `{name}` (line {line} of its definition), which this exercise "
+                f"forbids: {why}"
+            )

@@ -1,0 +1,264 @@
+"""Chapter 01: merging sorted arrays.
+
+Spec: a stable merge (equal keys from `a` before `b`) written as the stable sort of the
+concatenation, obviously right and never shown to learners as a method. Fast: a two-level
+merge-path kernel in Triton (co-rank per program, then per lane inside the program's tile).
+"""
+import tracemalloc
+from functools import partial
+
+import numpy as np
+import torch
+
+from autograder.device import DEVICE  # noqa: F401  (sets TRITON_INTERPRET before triton loads)
+import triton  # noqa: E402
+import triton.language as tl  # noqa: E402
+
+from autograder.exercise import Case, Exercise, check_outputs, to_numpy
+
+# ---------------------------------------------------------------- spec
+
+
+def stable_merge(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The stable merge of sorted a and b: ties keep every a before every b."""
+    both = np.concatenate([a, b])
+    return both[np.argsort(both, kind="stable")]
+
+
+def co_rank(a: np.ndarray, b: np.ndarray, diag: int) -> int:
+    """i such that the first `diag` outputs of the stable merge are a[:i] and b[:diag - i]."""
+    if not 0 <= diag <= len(a) + len(b):
+        raise ValueError(f"diag {diag} outside [0, {len(a) + len(b)}]")
+    both = np.concatenate([a, b])
+    return int(np.sum(np.argsort(both, kind="stable")[:diag] < len(a)))
+
+
+# ---------------------------------------------------------------- fast: Triton merge path
+
+
+@triton.jit
+def _co_rank(a_ptr, b_ptr, d, lo, hi, n, ITERS: tl.constexpr):
+    """Largest i in [lo, hi] with a[i-1] <= b[d-i]: the co-rank of diagonal d (scalar or block)."""
+    for _ in range(ITERS):
+        active = lo < hi
+        mid = (lo + hi + 1) // 2  # >= 1 whenever active, and d - mid < n
+        a_prev = tl.load(a_ptr + mid - 1, mask=active, other=0)
+        b_here = tl.load(b_ptr + d - mid, mask=active & (d - mid < n), other=0)
+        too_far = active & (d - mid < n) & (a_prev > b_here)  # a[mid-1] belongs after b[d-mid]
+        hi = tl.where(too_far, mid - 1, hi)
+        lo = tl.where(active & ~too_far, mid, lo)
+    return lo
+
+
+@triton.jit
+def merge_kernel(
+    a_ptr,  # *T, sorted, m elements
+    b_ptr,  # *T, sorted, n elements
+    out_ptr,  # *T, m + n elements, written
+    m,  # int: len(a)
+    n,  # int: len(b)
+    BLOCK: tl.constexpr,  # outputs per program (a power of two)
+    ITERS_GLOBAL: tl.constexpr,  # binary-search steps over [0, m]: bit_length(m + n) + 1
+    ITERS_LOCAL: tl.constexpr,  # binary-search steps inside one tile: log2(BLOCK) + 1
+):
+    pid = tl.program_id(0)
+    d0 = pid * BLOCK  # first output of this program
+    d1 = tl.minimum(d0 + BLOCK, m + n)  # one past its last
+    # the program's slice of a and b, from the co-ranks of its two boundary diagonals
+    i0 = _co_rank(a_ptr, b_ptr, d0, tl.maximum(d0 - n, 0), tl.minimum(d0, m), n, ITERS_GLOBAL)
+    i1 = _co_rank(a_ptr, b_ptr, d1, tl.maximum(d1 - n, 0), tl.minimum(d1, m), n, ITERS_GLOBAL)
+    j0 = d0 - i0
+    j1 = d1 - i1
+    # each lane: co-rank of its own diagonal, searched only inside [i0, i1]
+    d = d0 + tl.arange(0, BLOCK)  # (BLOCK,)
+    valid = d < d1
+    lo = tl.where(valid, tl.maximum(i0, d - j1), i0)
+    hi = tl.where(valid, tl.minimum(i1, d - j0), i0)
+    i = _co_rank(a_ptr, b_ptr, d, lo, hi, n, ITERS_LOCAL)
+    j = d - i
+    a_i = tl.load(a_ptr + i, mask=valid & (i < i1), other=0)
+    b_j = tl.load(b_ptr + j, mask=valid & (j < j1), other=0)
+    take_a = (i < i1) & ((j >= j1) | (a_i <= b_j))  # ties from a: stable
+    tl.store(out_ptr + d, tl.where(take_a, a_i, b_j), mask=valid)
+
+
+def merge_triton(a: torch.Tensor, b: torch.Tensor, block: int = 1024) -> torch.Tensor:
+    """Stable merge of two sorted 1-D tensors of one dtype with the merge-path kernel."""
+    m, n = a.numel(), b.numel()
+    out = torch.empty(m + n, dtype=a.dtype, device=a.device)
+    if m + n == 0:
+        return out
+    grid = (triton.cdiv(m + n, block),)
+    merge_kernel[grid](
+        a, b, out, m, n, BLOCK=block,
+        ITERS_GLOBAL=(m + n).bit_length() + 1, ITERS_LOCAL=block.bit_length(),
+    )
+    return out
+
+
+def merge_torch(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The baseline a merge must beat: sort the concatenation (stable)."""
+    return torch.sort(torch.cat([a, b]), stable=True).values
+
+
+# ---------------------------------------------------------------- cases
+
+
+def _sorted(rng: np.random.Generator, size: int, low: int, high: int, dtype=np.int64) -> np.ndarray:
+    return np.sort(rng.integers(low, high, size, endpoint=True)).astype(dtype)
+
+
+def _list_cases(rng: np.random.Generator) -> list[Case]:
+    r = lambda size, lo=-100, hi=100: _sorted(rng, size, lo, hi)  # noqa: E731
+    big = 10**9
+    m, n = rng.integers(1, 40, 2)
+    return [
+        *(Case("m and n are random", (r(a), r(b))) for a, b in rng.integers(1, 40, (3, 2))),
+        Case("m == 0", (r(0), r(n))),
+        Case("n == 0", (r(m), r(0))),
+        Case("m == 0 and n == 0", (r(0), r(0))),
+        Case("both arrays hold many duplicates", (r(m, 0, 3), r(n, 0, 3))),
+        Case("all values are negative", (r(m, -big, -1), r(n, -big, -1))),
+        Case("all of nums2 is below all of nums1", (r(m, 0, 50), r(n, -50, -1))),
+        Case("all of nums2 is above all of nums1", (r(m, -50, -1), r(n, 0, 50))),
+        Case("values sit at -10^9 and 10^9", (np.array([-big, -big, big]), np.array([-big, big, big]))),
+        Case("m + n = 10^5 (extra memory must stay O(1))", (r(60_000, -big, big), r(40_000, -big, big))),
+    ]
+
+
+def _array_cases(rng: np.random.Generator) -> list[Case]:
+    r = lambda size, lo=-30, hi=30: _sorted(rng, size, lo, hi)  # noqa: E731
+    floats = np.sort(rng.standard_normal(25))
+    return [
+        *(Case("a and b are random int arrays", (r(a), r(b))) for a, b in rng.integers(1, 25, (2, 2))),
+        Case("a and b share many equal values (ties come from a first)", (r(20, 0, 2), r(15, 0, 2))),
+        Case("a is empty", (r(0), r(9))),
+        Case("b is empty", (r(9), r(0))),
+        Case("both are empty", (r(0), r(0))),
+        Case("the arrays are float64", (floats[::2].copy(), floats[1::2].copy())),
+        Case("diag is outside [0, m + n] (raise ValueError)", (r(5), r(4))),
+    ]
+
+
+def _tensor_cases(rng: np.random.Generator) -> list[Case]:
+    def r(size, dtype=np.int32, lo=-1000, hi=1000):
+        return _sorted(rng, size, lo, hi, dtype)
+
+    big = 2**31 - 1
+    signed_zeros = np.array([-1.0, -0.0, -0.0, 0.0, 2.0], np.float32)
+    return [
+        Case("both tensors are empty", (r(0), r(0))),
+        Case("a is empty", (r(0), r(17))),
+        Case("b is empty", (r(17), r(0))),
+        Case("each tensor holds one element", (r(1), r(1))),
+        Case("the sizes are 17 and 1000", (r(17), r(1000))),
+        Case("the sizes are 1000 and 17", (r(1000), r(17))),
+        Case("the sizes are not multiples of the block", (r(int(rng.integers(1500, 2500))), r(int(rng.integers(700, 1500))))),
+        Case("a and b share many equal values", (r(700, lo=0, hi=5), r(900, lo=0, hi=5))),
+        Case("the dtype is float32", (np.sort(rng.standard_normal(777)).astype(np.float32), np.sort(rng.standard_normal(555)).astype(np.float32))),
+        Case("-0.0 and +0.0 tie (a's come first)", (signed_zeros, np.array([-0.0, 0.0, 0.0, 1.0], np.float32))),
+        Case("values sit at the int32 extremes", (np.array([-big - 1, 0, big], np.int32), np.array([-big - 1, big, big], np.int32))),
+    ]
+
+
+# ---------------------------------------------------------------- runs and checks
+
+MEMORY_LIMIT = 64 * 1024  # bytes; a copy of 10^5 list slots alone is 800 kB
+
+
+def _run_merge(fn, case: Case):
+    a, b = case.args
+    nums1, nums2 = a.tolist() + [0] * len(b), b.tolist()
+    tracemalloc.start()
+    try:
+        fn(nums1, len(a), nums2, len(b))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return {"nums1": np.array(nums1, dtype=np.int64), "peak_bytes": np.array(peak)}
+
+
+def _ref_merge(case: Case):
+    return {"nums1": stable_merge(*case.args)}
+
+
+def _check_merge(case: Case, got, want):
+    check_outputs(case, got, want)
+    if "extra memory" in case.kind and int(got.get("peak_bytes", MEMORY_LIMIT + 1)) > MEMORY_LIMIT:
+        raise AssertionError(
+            f"allocates {int(got['peak_bytes'])} bytes while merging (limit {MEMORY_LIMIT}); merge in "
+            "place from the back of nums1 instead of building a new list"
+        )
+
+
+def _diags(case: Case) -> list[int]:
+    a, b = case.args
+    if "outside" in case.kind:
+        return [-1, len(a) + len(b) + 1]
+    return list(range(len(a) + len(b) + 1))
+
+
+def _run_partition(fn, case: Case):
+    a, b = case.args
+    if "outside" in case.kind:
+        raised = []
+        for d in _diags(case):
+            try:
+                raised.append(f"returned {fn(a.copy(), b.copy(), d)!r}")
+            except Exception as e:
+                raised.append(type(e).__name__)
+        return {"raised": np.array(raised)}
+    return {"i": np.array([int(fn(a.copy(), b.copy(), d)) for d in _diags(case)], dtype=np.int64)}
+
+
+def _ref_partition(case: Case):
+    a, b = case.args
+    if "outside" in case.kind:
+        return {"raised": np.array(["ValueError"] * 2)}
+    return {"i": np.array([co_rank(a, b, d) for d in _diags(case)], dtype=np.int64)}
+
+
+def _run_triton(fn, case: Case):
+    a, b = (torch.from_numpy(x).to(DEVICE) for x in case.args)
+    launches = []
+    original = triton.runtime.jit.KernelInterface.__getitem__
+
+    def counting(self, grid):
+        launches.append(grid)
+        return original(self, grid)
+
+    triton.runtime.jit.KernelInterface.__getitem__ = counting
+    try:
+        out = fn(a, b)
+    finally:
+        triton.runtime.jit.KernelInterface.__getitem__ = original
+    return {"out": to_numpy(out), "launches": np.array(len(launches))}
+
+
+def _ref_triton(case: Case):
+    return {"out": stable_merge(*case.args)}
+
+
+def _check_triton(case: Case, got, want):
+    check_outputs(case, got, want, exact=True)
+    if want["out"].size and int(got.get("launches", 0)) < 1:
+        raise AssertionError("launched no Triton kernel; the merge must happen inside your @triton.jit kernel")
+
+
+NO_SORT = "the inputs are already sorted, and the point is to merge them in linear work, not to sort again."
+
+EXERCISES = {
+    "merge": Exercise(
+        "merge", _list_cases, _run_merge, _ref_merge, _check_merge,
+        forbidden=frozenset({"sorted", "sort", "heapq", "bisect"}), why=NO_SORT,
+    ),
+    "merge_path_partition": Exercise(
+        "merge_path_partition", _array_cases, _run_partition, _ref_partition,
+        forbidden=frozenset({"sort", "argsort", "sorted", "searchsorted", "bisect"}),
+        why="find the co-rank with your own binary search over the diagonal.",
+    ),
+    "triton_merge": Exercise(
+        "triton_merge", _tensor_cases, _run_triton, _ref_triton, _check_triton,
+        forbidden=frozenset({"sort", "argsort", "msort", "sorted", "searchsorted"}), why=NO_SORT,
+    ),
+}
