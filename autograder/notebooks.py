@@ -109,8 +109,8 @@ def read_submission(path: Path) -> nbformat.NotebookNode:
     return nb
 
 
-def assemble(submission, source, release) -> tuple[nbformat.NotebookNode, list[str]]:
-    """The notebook to execute, and notes on what was restored.
+def assemble(submission, source, release) -> tuple[nbformat.NotebookNode, list[tuple[str, str]]]:
+    """The notebook to execute, and (grade_id, note) on what was restored.
 
     The instructor's cells (tests with their hidden blocks, setup, prose) come from the source;
     solution cells from the learner (the release's stub if the learner's is missing); the
@@ -127,7 +127,7 @@ def assemble(submission, source, release) -> tuple[nbformat.NotebookNode, list[s
             learner[gid] = cell
             anchor = gid
         elif gid in known:
-            notes.append(f"cell {gid} appears twice; the first copy was graded")
+            notes.append((gid, f"cell {gid} appears twice; the first copy was graded"))
         else:
             extras.setdefault(anchor, []).append(cell)
     out = nbformat.v4.new_notebook(metadata=copy.deepcopy(source.metadata))
@@ -137,15 +137,15 @@ def assemble(submission, source, release) -> tuple[nbformat.NotebookNode, list[s
         if is_solution(cell):
             mine = learner.get(gid)
             if mine is None:
-                notes.append(f"solution cell {gid} is missing; the unsolved stub was graded")
+                notes.append((gid, f"solution cell {gid} is missing; the unsolved stub was graded"))
             text = (mine if mine is not None else stubs[gid]).source
         else:
             mine = learner.get(gid)
             if is_test(cell) and mine is None:
-                notes.append(f"test cell {gid} was deleted; restored from the release")
+                notes.append((gid, f"test cell {gid} was deleted; restored from the release"))
             elif is_test(cell) and (HIDDEN.sub("", mine.source).strip() != HIDDEN.sub("", cell.source).strip()
                                     or meta(mine).get("points") != meta(cell).get("points")):
-                notes.append(f"test cell {gid} was edited; restored from the release")
+                notes.append((gid, f"test cell {gid} was edited; restored from the release"))
             text = cell.source
         make = nbformat.v4.new_code_cell if cell.cell_type == "code" else nbformat.v4.new_markdown_cell
         out.cells.append(make(source=text, metadata=copy.deepcopy(cell.metadata)))

@@ -1,0 +1,118 @@
+"""python -m autograder {release, grade, bench}: the instructor's commands."""
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+
+def _chapters(names):
+    from autograder import chapters
+
+    return [chapters.check(n) for n in names] if names else chapters.slugs()
+
+
+def cmd_release(args) -> int:
+    from autograder.release import release
+
+    for path in release(_chapters(args.chapter)):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_grade(args) -> int:
+    from tqdm import tqdm
+
+    from autograder import grade, report
+
+    root = Path(args.submissions)
+    if not root.is_dir():
+        print(f"error: the submissions folder {root} does not exist (expected SUBMISSIONS/<student_id>/<slug>.ipynb)", file=sys.stderr)
+        return 2
+    slugs = _chapters(args.chapter)
+    found = grade.find_submissions(root, None)
+    if not found:
+        print(f"error: no notebooks under {root} (expected {root}/<student_id>/<slug>.ipynb)", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    releases = {slug: grade.Release.load(slug) for slug in slugs if any(s == slug for _, s, _ in found)}
+    rows, runs = [], []
+    versions = _versions()
+    for student, slug, path in tqdm(found, desc="grading", unit="notebook", file=sys.stderr):
+        started = time.time()
+        if slug not in releases:
+            continue_reason = "not a chapter of this course" if args.chapter is None else None
+            if continue_reason:
+                rows.append(grade.Row(student, slug, "-", 0.0, 0.0, "not_gradable", f"{path.name} is {continue_reason}"))
+            continue
+        got = grade.grade_submission(student, path, releases[slug], cell_timeout=args.cell_timeout,
+                                     notebook_timeout=args.notebook_timeout)
+        rows.extend(got)
+        report.write_feedback(got, out / "feedback" / student / f"{slug}.html")
+        runs.append({"student_id": student, "chapter": slug, "submission_sha256": grade.sha256_file(path),
+                     "release_sha256": releases[slug].sha256, "seconds": round(time.time() - started, 2),
+                     "points": sum(r.points for r in got), **versions})
+    report.write_csv(rows, out / "grades.csv")
+    with (out / "runs.jsonl").open("a") as f:
+        for run in runs:
+            f.write(json.dumps(run) + "\n")
+    graded_rows = [r for r in rows if r.chapter in releases]
+    if graded_rows:
+        report.write_report(graded_rows, out / "report.png")
+        report.write_gradebook(graded_rows, releases, args.db or f"sqlite:///{(out / 'gradebook.db').resolve()}")
+    print(report.summary(rows))
+    print(f"wrote {out}/grades.csv, {out}/feedback/, {out}/report.png, the gradebook")
+    return 0
+
+
+def _versions() -> dict:
+    import torch
+
+    import autograder.device  # noqa: F401  (before triton)
+    import triton
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "triton": triton.__version__}
+
+
+def cmd_bench(args) -> int:
+    from autograder.bench import bench
+
+    for slug in _chapters(args.chapter):
+        bench(slug)
+    return 0
+
+
+def main(argv=None) -> int:
+    # tools the grader runs (nbgrader's alembic, the kernel) come from this environment's bin/
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    p = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("release", help="regenerate exercises/ from solutions/")
+    r.add_argument("--chapter", action="append", help="a chapter slug (repeatable); default: all")
+    r.set_defaults(fn=cmd_release)
+    g = sub.add_parser("grade", help="grade SUBMISSIONS/<student_id>/<slug>.ipynb")
+    g.add_argument("submissions")
+    g.add_argument("--out", required=True, help="folder for grades.csv, feedback/, report.png, gradebook.db")
+    g.add_argument("--chapter", action="append", help="grade only this chapter (repeatable)")
+    g.add_argument("--db", help="gradebook URL (default: sqlite:///OUT/gradebook.db)")
+    g.add_argument("--cell-timeout", type=float, default=120.0, help="seconds per cell (default 120)")
+    g.add_argument("--notebook-timeout", type=float, default=900.0, help="seconds per notebook (default 900)")
+    g.set_defaults(fn=cmd_grade)
+    b = sub.add_parser("bench", help="time the chapters' references; on CUDA, record book/data/<slug>.json")
+    b.add_argument("--chapter", action="append", help="a chapter slug (repeatable); default: all")
+    b.set_defaults(fn=cmd_bench)
+    args = p.parse_args(argv)
+    try:
+        return args.fn(args)
+    except ValueError as e:  # unknown chapter and other bad input, said in one line
+        if "unknown chapter" in str(e):
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

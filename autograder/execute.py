@@ -1,0 +1,82 @@
+"""Run a notebook cell by cell in a fresh kernel, with a time limit per cell and per notebook.
+
+A cell that runs past its limit is interrupted; if the kernel ignores the interrupt it is killed
+and the cells after it do not run. A kernel that dies (os._exit, a segfault) ends the run. Every
+cell gets a status, so the caller can grade what did run.
+"""
+import queue
+import time
+from dataclasses import dataclass, field
+
+from jupyter_client import KernelManager
+
+GRACE = 5.0  # seconds a kernel gets to honour an interrupt before it is killed
+MAX_TEXT = 20_000  # characters of output kept per cell
+
+
+@dataclass
+class CellRun:
+    status: str  # ok | error | timeout | crashed | not_run
+    ename: str = ""
+    evalue: str = ""
+    stdout: str = ""
+    outputs: list = field(default_factory=list)
+
+
+def _collect(run: CellRun, msg: dict) -> None:
+    kind, content = msg["msg_type"], msg["content"]
+    if kind == "stream":
+        run.stdout = (run.stdout + content.get("text", ""))[-MAX_TEXT:]
+    elif kind == "error":
+        run.ename, run.evalue = content.get("ename", ""), content.get("evalue", "")[:MAX_TEXT]
+    if kind in ("stream", "error", "execute_result", "display_data") and len(run.outputs) < 50:
+        out = {k: v for k, v in content.items() if k != "transient"}
+        out["output_type"] = kind
+        run.outputs.append(out)
+
+
+def execute(cells: list[str], *, cwd: str, env: dict, cell_timeout: float, notebook_timeout: float) -> list[CellRun]:
+    """Run each source string in order; returns one CellRun per cell."""
+    runs = [CellRun("not_run") for _ in cells]
+    # ipc transport: no TCP port, and the kernel's sockets live in the run's private folder
+    km = KernelManager(kernel_name="python3", transport="ipc", ip=f"{cwd}/kernel")
+    km.start_kernel(cwd=cwd, env=env)
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=120)
+        end_all = time.monotonic() + notebook_timeout
+        for k, code in enumerate(cells):
+            run = runs[k] = CellRun("ok")
+            msg_id = kc.execute(code, store_history=False, allow_stdin=False, stop_on_error=False)
+            deadline = min(time.monotonic() + cell_timeout, end_all)
+            interrupted = False
+            while True:
+                try:
+                    msg = kc.get_iopub_msg(timeout=0.2)
+                except queue.Empty:
+                    msg = None
+                if msg is not None and msg.get("parent_header", {}).get("msg_id") == msg_id:
+                    if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                        break
+                    _collect(run, msg)
+                    continue
+                if msg is None and not km.is_alive():
+                    run.status = "crashed"
+                    return runs
+                now = time.monotonic()
+                if now > deadline and not interrupted:
+                    km.interrupt_kernel()
+                    interrupted, deadline = True, now + GRACE
+                elif now > deadline:
+                    run.status = "timeout"
+                    run.evalue = "the cell ignored the interrupt and its kernel was killed"
+                    return runs
+            if interrupted:
+                run.status = "timeout"
+            elif run.ename:
+                run.status = "error"
+        return runs
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
