@@ -83,7 +83,11 @@ def merge_kernel(
 
 
 def merge_triton(a: torch.Tensor, b: torch.Tensor, block: int = 1024) -> torch.Tensor:
-    """Stable merge of two sorted 1-D tensors of one dtype with the merge-path kernel."""
+    """Stable merge of two sorted 1-D tensors of one dtype with the merge-path kernel (no NaNs:
+    the search's `>` and the output's `<=` are complements only for ordered values)."""
+    assert a.dim() == b.dim() == 1 and a.dtype == b.dtype, "two 1-D tensors of one dtype"
+    assert block & (block - 1) == 0, "block must be a power of two (tl.arange)"
+    a, b = a.contiguous(), b.contiguous()  # the kernel walks raw pointers with stride 1
     m, n = a.numel(), b.numel()
     out = torch.empty(m + n, dtype=a.dtype, device=a.device)
     if m + n == 0:

@@ -1,0 +1,42 @@
+"""exercises/ is exactly what the release step makes of solutions/, and gives nothing away."""
+import json
+
+import pytest
+
+from autograder import chapters, notebooks
+from autograder.release import build
+
+
+@pytest.mark.parametrize("slug", chapters.slugs())
+def test_release_is_not_stale(slug, tmp_path):
+    fresh = build(slug, tmp_path / f"{slug}.ipynb")
+    committed = chapters.release(slug)
+    assert json.loads(fresh.read_text()) == json.loads(committed.read_text()), (
+        f"exercises/{slug}.ipynb differs from what solutions/{slug}.md releases to; "
+        "run `make release` (never edit exercises/ by hand)"
+    )
+
+
+@pytest.mark.parametrize("slug", chapters.slugs())
+def test_release_hides_solutions_and_hidden_tests(slug):
+    text = chapters.release(slug).read_text()
+    nb = json.loads(text)
+    assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text
+    assert "verify(" not in text and "autograder.reference" not in text
+    assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code"), "releases ship with no outputs"
+    source = notebooks.source_notebook(slug)
+    for cell in source.cells:
+        if notebooks.is_solution(cell):
+            stub = next(c for c in nb["cells"] if c["metadata"]["nbgrader"]["grade_id"] == notebooks.grade_id(cell))
+            assert "raise NotImplementedError()" in "".join(stub["source"])
+
+
+def test_source_contract_is_enforced(tmp_path, monkeypatch):
+    """A test cell without its verify call is refused with a message that names it."""
+    slug = chapters.slugs()[0]
+    bad = chapters.source(slug).read_text().replace(f'verify("{slug}", "merge", merge)', "pass")
+    path = tmp_path / f"{slug}.md"
+    path.write_text(bad)
+    monkeypatch.setattr(chapters, "source", lambda s: path)
+    with pytest.raises(notebooks.SourceError, match="test_merge.*verify"):
+        notebooks.source_notebook(slug)
