@@ -62,11 +62,12 @@ def run_cli(*args, timeout=1800) -> subprocess.CompletedProcess:
                           text=True, timeout=timeout, cwd=ROOT)
 
 
-def read_grades(out: Path) -> dict[tuple[str, str], dict]:
+def read_grades(out: Path) -> dict[tuple[str, str, str], dict]:
+    """(student_id, chapter, grade_id) -> row of grades.csv."""
     import csv
 
     with (out / "grades.csv").open() as f:
-        return {(r["student_id"], r["grade_id"]): r for r in csv.DictReader(f)}
+        return {(r["student_id"], r["chapter"], r["grade_id"]): r for r in csv.DictReader(f)}
 
 
 @pytest.fixture(scope="session")

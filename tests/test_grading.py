@@ -30,8 +30,21 @@ def _without(nb, grade_id):
     return nb
 
 
-def _class() -> dict[str, object]:
-    """student_id -> notebook (or raw text for files that are not notebooks)."""
+def _chapters_class() -> dict[tuple[str, str], object]:
+    """(student_id, slug) -> notebook: for every chapter, its solution, its untouched release and
+    its wrong submissions."""
+    out = {}
+    for slug in chapters.slugs():
+        good = solved(slug)
+        out[("solution", slug)] = good
+        out[("untouched", slug)] = release(slug)
+        for name, cell, _, src in wrong_submissions(slug):
+            out[(f"wrong-{name}", slug)] = with_cell(good, cell, src)
+    return out
+
+
+def _hostile_class() -> dict[str, object]:
+    """student_id -> chapter 01 notebook (or raw text for files that are not notebooks)."""
     good = solved(SLUG)
     wrong_merge = next(src for name, _, _, src in wrong_submissions(SLUG) if name == "merge_forgets_leftovers")
     edited = with_cell(with_cell(good, "merge", wrong_merge), "test_merge", "pass  # nothing to see here\n")
@@ -45,9 +58,6 @@ def _class() -> dict[str, object]:
     body = next(c.source for c in good.cells if notebooks.grade_id(c) == "merge").replace("def merge(", "def merge_from_back(")
     helper.cells.insert(k, nbformat.v4.new_code_cell(body))
     students = {
-        "solution": good,
-        "untouched": release(SLUG),
-        **{f"wrong-{name}": with_cell(good, cell, src) for name, cell, _, src in wrong_submissions(SLUG)},
         "loops-forever": with_cell(good, "merge", LOOPS),
         "ignores-interrupts": with_cell(good, "merge", STUBBORN),
         "raises": with_cell(good, "merge_path_partition", RAISES),
@@ -68,8 +78,9 @@ def _class() -> dict[str, object]:
 def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("class")
     subs, out = root / "submissions", root / "out"
-    for student, nb in _class().items():
-        path = subs / student / f"{SLUG}.ipynb"
+    everyone = {**_chapters_class(), **{(student, SLUG): nb for student, nb in _hostile_class().items()}}
+    for (student, slug), nb in everyone.items():
+        path = subs / student / f"{slug}.ipynb"
         if isinstance(nb, str):
             path.parent.mkdir(parents=True)
             path.write_text(nb)
@@ -80,40 +91,39 @@ def graded(tmp_path_factory):
     return subs, out, read_grades(out), done
 
 
-def _score(grades, student):
-    return sum(float(r["points"]) for (s, _), r in grades.items() if s == student)
+def _row(grades, student, grade_id, slug=SLUG):
+    return grades[(student, slug, grade_id)]
 
 
-def _row(grades, student, grade_id):
-    return grades[(student, grade_id)]
-
-
-def test_solution_scores_full_marks(graded, points):
+@pytest.mark.parametrize("slug", chapters.slugs())
+def test_solution_scores_full_marks(graded, points, slug):
     _, _, grades, _ = graded
-    for gid, pts in points[SLUG].items():
-        row = _row(grades, "solution", gid)
+    for gid, pts in points[slug].items():
+        row = _row(grades, "solution", gid, slug)
         assert float(row["points"]) == pts and row["status"] == "graded", f"the solution lost {gid}: {row['reason']}"
 
 
-def test_untouched_release_scores_zero_and_is_graded(graded, points):
+@pytest.mark.parametrize("slug", chapters.slugs())
+def test_untouched_release_scores_zero_and_is_graded(graded, points, slug):
     _, _, grades, _ = graded
-    for gid in points[SLUG]:
-        row = _row(grades, "untouched", gid)
+    for gid in points[slug]:
+        row = _row(grades, "untouched", gid, slug)
         assert (float(row["points"]), row["status"]) == (0.0, "graded"), row
         assert "NotImplementedError" in row["reason"]
 
 
-@pytest.mark.parametrize("name,cell,breaks", [w[:3] for w in wrong_submissions(SLUG)])
-def test_wrong_submission_loses_exactly_its_points(graded, points, name, cell, breaks):
+@pytest.mark.parametrize("slug,name,breaks", [(slug, w[0], w[2]) for slug in chapters.slugs()
+                                              for w in wrong_submissions(slug)])
+def test_wrong_submission_loses_exactly_its_points(graded, points, slug, name, breaks):
     _, _, grades, _ = graded
     student = f"wrong-{name}"
-    for gid, pts in points[SLUG].items():
-        row = _row(grades, student, gid)
+    for gid, pts in points[slug].items():
+        row = _row(grades, student, gid, slug)
         expected = 0.0 if gid == breaks else pts
         assert float(row["points"]) == expected, (
             f"{name} should {'lose' if gid == breaks else 'keep'} the points of {gid}; got {row['points']} ({row['reason']})"
         )
-    assert _row(grades, student, breaks)["reason"], "a lost point must come with a reason"
+    assert _row(grades, student, breaks, slug)["reason"], "a lost point must come with a reason"
 
 
 EXPECTED = {  # student: {grade_id: (points, status)}; omitted cells keep their full points
@@ -156,12 +166,14 @@ def test_reasons_say_what_happened(graded):
 def test_outputs_of_a_run(graded):
     subs, out, grades, done = graded
     students = {p.name for p in subs.iterdir()}
-    assert {s for s, _ in grades} == students, "grades.csv must hold a row for every learner"
+    assert {s for s, _, _ in grades} == students, "grades.csv must hold a row for every learner"
     assert (out / "report.png").stat().st_size > 10_000
     assert (out / "gradebook.db").exists()
-    hidden = notebooks.HIDDEN.findall(chapters.source(SLUG).read_text())
-    for student in students:
-        page = (out / "feedback" / student / f"{SLUG}.html").read_text()
+    hidden = [h for slug in chapters.slugs() for h in notebooks.HIDDEN.findall(chapters.source(slug).read_text())]
+    pages = list((out / "feedback").glob("*/*.html"))
+    assert {p.parent.name for p in pages} == students, "every learner gets a feedback page"
+    for path in pages:
+        page = path.read_text()
         assert all(h.strip() not in page for h in hidden) and "verify(" not in page, "feedback leaks hidden tests"
     assert "submissions:" in done.stdout and "mean / max" in done.stdout
 
@@ -173,7 +185,7 @@ def test_gradebook_holds_the_scores(graded):
     with Gradebook(f"sqlite:///{out / 'gradebook.db'}") as gb:
         for student in ("solution", "untouched", "exits"):
             assert gb.find_submission(SLUG, student).score == pytest.approx(
-                sum(float(r["points"]) for (s, _), r in grades.items() if s == student))
+                sum(float(r["points"]) for (s, c, _), r in grades.items() if s == student and c == SLUG))
 
 
 def test_regrading_gives_the_same_grades(graded, tmp_path):
@@ -183,7 +195,9 @@ def test_regrading_gives_the_same_grades(graded, tmp_path):
         shutil.copytree(subs / student, again / student)
     done = run_cli("grade", again, "--out", tmp_path / "out", "--cell-timeout", CELL_TIMEOUT)
     assert done.returncode == 0, done.stderr[-3000:]
-    for key, row in read_grades(tmp_path / "out").items():
+    again_grades = read_grades(tmp_path / "out")
+    assert again_grades
+    for key, row in again_grades.items():
         assert row == grades[key]
 
 

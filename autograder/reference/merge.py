@@ -266,3 +266,25 @@ EXERCISES = {
         forbidden=frozenset({"sort", "argsort", "msort", "sorted", "searchsorted"}), why=NO_SORT,
     ),
 }
+
+
+# ---------------------------------------------------------------- benchmark (make bench)
+
+
+def bench(timer, cuda: bool) -> dict:
+    """GB/s (bytes read + written = 2 (m + n) * 4) of the Triton merge, torch's sort of the
+    concatenation, and a plain device copy of the same bytes (what the memory system allows)."""
+    totals = [2**k for k in range(20, 28)] + [2 * 10**8] if cuda else [2**k for k in range(10, 15)]
+    gbps = lambda n, seconds: 2 * n * 4 / seconds / 1e9  # noqa: E731
+    rows = {"sizes": [], "dtype": "int32", "triton_merge_gbps": [], "torch_sort_gbps": [], "copy_gbps": []}
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    for total in totals:
+        keys = torch.randint(-(2**30), 2**30, (total,), generator=gen, dtype=torch.int32)
+        a, b = (x.sort().values.to(DEVICE) for x in keys.split([total // 2, total - total // 2]))
+        both = torch.cat([a, b])
+        rows["sizes"].append(total)
+        rows["triton_merge_gbps"].append(gbps(total, timer(lambda: merge_triton(a, b))))
+        rows["torch_sort_gbps"].append(gbps(total, timer(lambda: merge_torch(a, b))))
+        rows["copy_gbps"].append(gbps(total, timer(lambda: both.clone())))
+        del keys, a, b, both
+    return rows
