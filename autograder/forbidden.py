@@ -27,12 +27,23 @@ def _global_names(code: types.CodeType):
             yield from _global_names(const)
 
 
-def reachable(fn) -> list[types.FunctionType]:
-    """fn and the functions/kernels of its module that it reaches through global names."""
-    root = _function_of(fn)
+def _roots(obj) -> list[types.FunctionType]:
+    """The functions to start from: obj's function, or every method a class defines."""
+    if isinstance(obj, type):
+        found = [_function_of(v.__func__ if isinstance(v, (staticmethod, classmethod)) else v) for v in vars(obj).values()]
+        return [f for f in found if f is not None]
+    root = _function_of(obj)
     if root is None:
-        raise TypeError(f"expected a function, got {type(fn).__name__}")
-    seen, todo = [], [root]
+        raise TypeError(f"expected a function or a class, got {type(obj).__name__}")
+    return [root]
+
+
+def reachable(fn) -> list[types.FunctionType]:
+    """fn (or a class's methods) and the functions/kernels of its module that it reaches through
+    global names."""
+    roots = _roots(fn)
+    module = roots[0].__module__ if roots else None
+    seen, todo = [], list(roots)
     while todo:
         f = todo.pop()
         if f in seen:
@@ -40,8 +51,10 @@ def reachable(fn) -> list[types.FunctionType]:
         seen.append(f)
         for name in _global_names(f.__code__):
             g = _function_of(f.__globals__.get(name))
-            if g is not None and g.__module__ == root.__module__ and g not in seen:
+            if g is not None and g.__module__ == module and g not in seen:
                 todo.append(g)
+            elif isinstance(f.__globals__.get(name), type) and f.__globals__[name].__module__ == module:
+                todo.extend(r for r in _roots(f.__globals__[name]) if r not in seen)
     return seen
 
 

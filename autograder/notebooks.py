@@ -63,9 +63,9 @@ def check_source(slug: str, nb, path: Path) -> None:
     for cell in nb.cells:
         name = grade_id(cell)
         if is_solution(cell):
-            defs = re.findall(r"^def (\w+)\(", cell.source, re.M)
+            defs = re.findall(r"^(?:def|class) (\w+)\b", cell.source, re.M)
             if name not in defs:
-                raise SourceError(f"{path}: solution cell {name!r} must define a function named {name}")
+                raise SourceError(f"{path}: solution cell {name!r} must define a function or class named {name}")
             if f"test_{name}" not in ids:
                 raise SourceError(f"{path}: solution cell {name!r} has no test cell test_{name}")
             if "### BEGIN SOLUTION" not in cell.source:

@@ -153,3 +153,17 @@ def test_unknown_chapter_and_exercise_say_what_exists():
         chapters.check("00-nope")
     with pytest.raises(ValueError, match="merge_path_partition"):
         chapters.exercise("01-merge", "nope")
+
+
+class _Attention:
+    def forward(self, x):
+        return _softmax_helper(x)
+
+
+def _softmax_helper(x):
+    return x.softmax(-1)
+
+
+def test_forbidden_call_is_found_in_a_class_method_helper():
+    with pytest.raises(AssertionError, match="_softmax_helper uses `softmax`"):
+        forbidden.check(_Attention, {"softmax"}, "write it yourself")
