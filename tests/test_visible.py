@@ -31,3 +31,20 @@ def test_untouched_release_fails_visibly(slug):
     runs = _run(release(slug))
     for gid, _ in notebooks.exercises(notebooks.source_notebook(slug)):
         assert runs[gid].ename == "NotImplementedError", f"{slug} {gid} should fail with NotImplementedError"
+
+
+def test_nbgrader_validate_passes_the_solution_and_names_failing_cells(tmp_path):
+    """What the Validate button runs, with the course's nbgrader_config.py."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from conftest import ROOT, write
+
+    nbgrader = [str(Path(sys.executable).parent / "nbgrader"), "validate"]
+    good = write(solved("01-merge"), tmp_path / "good" / "01-merge.ipynb")
+    done = subprocess.run([*nbgrader, str(good)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert "Success! Your notebook passes all the tests." in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
+    bad = write(release("01-merge"), tmp_path / "bad" / "01-merge.ipynb")
+    done = subprocess.run([*nbgrader, str(bad)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert "NotImplementedError" in done.stdout and "triton_merge" in done.stdout, done.stdout[-2000:]
