@@ -1,10 +1,8 @@
 """python -m autograder {release, grade, bench}: the instructor's commands."""
 import argparse
-import json
 import os
 import platform
 import sys
-import time
 from pathlib import Path
 
 
@@ -25,45 +23,35 @@ def cmd_release(args) -> int:
 def cmd_grade(args) -> int:
     from tqdm import tqdm
 
-    from autograder import grade, report
+    from autograder import grade, report, sandbox
 
     root = Path(args.submissions)
     if not root.is_dir():
         print(f"error: the submissions folder {root} does not exist (expected SUBMISSIONS/<student_id>/<slug>.ipynb)", file=sys.stderr)
         return 2
     slugs = _chapters(args.chapter)
-    found = grade.find_submissions(root, None)
-    if not found:
+    if not grade.find_submissions(root):
         print(f"error: no notebooks under {root} (expected {root}/<student_id>/<slug>.ipynb)", file=sys.stderr)
         return 2
+    if sandbox.bwrap() is None:
+        print("warning: bubblewrap (bwrap) is not installed or does not work here: learners' code runs "
+              "with resource limits only, with network and a view of this machine's files", file=sys.stderr)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    releases = {slug: grade.Release.load(slug) for slug in slugs if any(s == slug for _, s, _ in found)}
-    rows, runs = [], []
-    versions = _versions()
-    for student, slug, path in tqdm(found, desc="grading", unit="notebook", file=sys.stderr):
-        started = time.time()
-        if slug not in releases:
-            continue_reason = "not a chapter of this course" if args.chapter is None else None
-            if continue_reason:
-                rows.append(grade.Row(student, slug, "-", 0.0, 0.0, "not_gradable", f"{path.name} is {continue_reason}"))
-            continue
-        got = grade.grade_submission(student, path, releases[slug], cell_timeout=args.cell_timeout,
-                                     notebook_timeout=args.notebook_timeout)
-        rows.extend(got)
-        report.write_feedback(got, out / "feedback" / student / f"{slug}.html")
-        runs.append({"student_id": student, "chapter": slug, "submission_sha256": grade.sha256_file(path),
-                     "release_sha256": releases[slug].sha256, "seconds": round(time.time() - started, 2),
-                     "points": sum(r.points for r in got), **versions})
+    opts = grade.Options(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout)
+    progress = lambda total: tqdm(total=total, desc="grading", unit="notebook", file=sys.stderr)  # noqa: E731
+    rows, releases = grade.run_batch(root, out, slugs, opts, workers=args.workers, progress=progress,
+                                     versions=_versions())
     report.write_csv(rows, out / "grades.csv")
-    with (out / "runs.jsonl").open("a") as f:
-        for run in runs:
-            f.write(json.dumps(run) + "\n")
-    graded_rows = [r for r in rows if r.chapter in releases]
-    if graded_rows:
-        report.write_report(graded_rows, out / "report.png")
-        report.write_gradebook(graded_rows, releases, args.db or f"sqlite:///{(out / 'gradebook.db').resolve()}")
+    for (student, slug) in dict.fromkeys((r.student_id, r.chapter) for r in rows if r.chapter in releases):
+        report.write_feedback([r for r in rows if (r.student_id, r.chapter) == (student, slug)],
+                              out / "feedback" / student / f"{slug}.html")
+    graded = [r for r in rows if r.chapter in releases]
+    if graded:
+        report.write_report(graded, out / "report.png")
+        report.write_gradebook(graded, releases, args.db or f"sqlite:///{(out / 'gradebook.db').resolve()}")
     print(report.summary(rows))
+    print(f"sandbox: {sandbox.describe()}")
     print(f"wrote {out}/grades.csv, {out}/feedback/, {out}/report.png, the gradebook")
     return 0
 
@@ -100,6 +88,7 @@ def main(argv=None) -> int:
     g.add_argument("--db", help="gradebook URL (default: sqlite:///OUT/gradebook.db)")
     g.add_argument("--cell-timeout", type=float, default=120.0, help="seconds per cell (default 120)")
     g.add_argument("--notebook-timeout", type=float, default=900.0, help="seconds per notebook (default 900)")
+    g.add_argument("--workers", type=int, default=1, help="submissions graded in parallel (default 1)")
     g.set_defaults(fn=cmd_grade)
     b = sub.add_parser("bench", help="time the chapters' references; on CUDA, record book/data/<slug>.json")
     b.add_argument("--chapter", action="append", help="a chapter slug (repeatable); default: all")

@@ -4,7 +4,9 @@ A cell that runs past its limit is interrupted; if the kernel ignores the interr
 and the cells after it do not run. A kernel that dies (os._exit, a segfault) ends the run. Every
 cell gets a status, so the caller can grade what did run.
 """
+import os
 import queue
+import subprocess
 import time
 from dataclasses import dataclass, field
 
@@ -35,12 +37,32 @@ def _collect(run: CellRun, msg: dict) -> None:
         run.outputs.append(out)
 
 
-def execute(cells: list[str], *, cwd: str, env: dict, cell_timeout: float, notebook_timeout: float) -> list[CellRun]:
+class _PrefixedKernelManager(KernelManager):
+    """A kernel whose command is prefixed (by the sandbox and the resource jail)."""
+
+    prefix: list = []
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        # the connection file is written by now; a kernel that runs as another user must read it
+        work = os.path.dirname(self.connection_file)
+        os.chown(self.connection_file, os.stat(work).st_uid, os.stat(work).st_gid)
+        return [*self.prefix, *super().format_kernel_cmd(extra_arguments)]
+
+
+def execute(cells: list[str], *, cwd: str, env: dict, cell_timeout: float, notebook_timeout: float,
+            prefix: list[str] = ()) -> list[CellRun]:
     """Run each source string in order; returns one CellRun per cell."""
     runs = [CellRun("not_run") for _ in cells]
-    # ipc transport: no TCP port, and the kernel's sockets live in the run's private folder
-    km = KernelManager(kernel_name="python3", transport="ipc", ip=f"{cwd}/kernel")
-    km.start_kernel(cwd=cwd, env=env)
+    # ipc transport: no TCP port (a kernel without network has none), and the kernel's sockets
+    # and connection file live in the run's private folder
+    km = _PrefixedKernelManager(kernel_name="python3", transport="ipc", ip=f"{cwd}/kernel",
+                                connection_file=f"{cwd}/kernel.json")
+    km.prefix = list(prefix)
+    # interrupt over the control channel: a signal to the process group would also hit the sandbox
+    km.kernel_spec.interrupt_mode = "message"
+    # the kernel's own stdout/stderr (not the cells' output, which comes over iopub) is dropped:
+    # a learner could write gigabytes to it
+    km.start_kernel(cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     kc = km.client()
     kc.start_channels()
     try:

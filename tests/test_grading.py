@@ -86,7 +86,7 @@ def graded(tmp_path_factory):
             path.write_text(nb)
         else:
             write(nb, path)
-    done = run_cli("grade", subs, "--out", out, "--cell-timeout", CELL_TIMEOUT)
+    done = run_cli("grade", subs, "--out", out, "--cell-timeout", CELL_TIMEOUT, "--workers", 2)
     assert done.returncode == 0, f"the grader itself failed:\n{done.stderr[-4000:]}"
     return subs, out, read_grades(out), done
 
