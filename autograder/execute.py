@@ -10,10 +10,12 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 
+import zmq
 from jupyter_client import KernelManager
 
 GRACE = 5.0  # seconds a kernel gets to honour an interrupt before it is killed
 MAX_TEXT = 20_000  # characters of output kept per cell
+MAX_MESSAGE = 32 * 2**20  # bytes: a larger message from the kernel is refused
 
 
 @dataclass
@@ -50,8 +52,9 @@ class _PrefixedKernelManager(KernelManager):
 
 
 def execute(cells: list[str], *, cwd: str, env: dict, cell_timeout: float, notebook_timeout: float,
-            prefix: list[str] = ()) -> list[CellRun]:
-    """Run each source string in order; returns one CellRun per cell."""
+            prefix: list[str] = (), after_cell=None) -> list[CellRun]:
+    """Run each source string in order; returns one CellRun per cell. `after_cell()` runs after
+    every cell (the grader kills what the cell left running)."""
     runs = [CellRun("not_run") for _ in cells]
     # ipc transport: no TCP port (a kernel without network has none), and the kernel's sockets
     # and connection file live in the run's private folder
@@ -63,7 +66,9 @@ def execute(cells: list[str], *, cwd: str, env: dict, cell_timeout: float, noteb
     # the kernel's own stdout/stderr (not the cells' output, which comes over iopub) is dropped:
     # a learner could write gigabytes to it
     km.start_kernel(cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    kc = km.client()
+    context = zmq.Context()
+    context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE)  # a huge output drops the link, not the grader
+    kc = km.client(context=context)
     kc.start_channels()
     try:
         kc.wait_for_ready(timeout=120)
@@ -94,6 +99,8 @@ def execute(cells: list[str], *, cwd: str, env: dict, cell_timeout: float, noteb
                     run.status = "timeout"
                     run.evalue = "the cell ignored the interrupt and its kernel was killed"
                     return runs
+            if after_cell:
+                after_cell()
             if interrupted:
                 run.status = "timeout"
             elif run.ename:
@@ -102,3 +109,4 @@ def execute(cells: list[str], *, cwd: str, env: dict, cell_timeout: float, noteb
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+        context.destroy(linger=0)

@@ -149,12 +149,16 @@ def grade_submission(student_id: str, path: Path, slug: str, opts: Options) -> l
     seed = seed_for(student_id, release)
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
     work = Path(tempfile.mkdtemp(prefix="grade-"))
+    uid, cgroups = None, []
     try:
         os.chmod(work, 0o755)
         (work / "records").mkdir()
+        uid = sandbox.uid_for(seed)
+        cgroups = sandbox.make_cgroups(work.name, opts.limits) if uid is not None else []
         runs = execute([c.source for c in code_cells], cwd=str(work), env=kernel_env(work, seed),
                        cell_timeout=opts.cell_timeout, notebook_timeout=opts.notebook_timeout,
-                       prefix=sandbox.kernel_prefix(work, opts.limits))
+                       prefix=sandbox.kernel_prefix(work, opts.limits, uid, cgroups),
+                       after_cell=lambda: sandbox.reap(uid))
         by_id = {notebooks.grade_id(c): r for c, r in zip(code_cells, runs)}
         first_bad = next(((notebooks.grade_id(c) or "a cell of your own", r) for c, r in zip(code_cells, runs)
                           if r.status in ("timeout", "crashed")), None)
@@ -189,6 +193,8 @@ def grade_submission(student_id: str, path: Path, slug: str, opts: Options) -> l
             rows.append(row)
         return rows
     finally:
+        sandbox.reap(uid, everything=True)  # the kernel is gone; anything of its uid is a stray
+        sandbox.remove_cgroups(cgroups)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -18,9 +18,13 @@ def main() -> None:
     p.add_argument("--fsize", type=int, required=True, help="bytes per written file")
     p.add_argument("--nofile", type=int, required=True, help="open files")
     p.add_argument("--uid", type=int, help="drop to this uid/gid (only when started as root)")
+    p.add_argument("--cgroup", action="append", default=[], help="a cgroup folder to join first")
     p.add_argument("cmd", nargs=argparse.REMAINDER)
     args = p.parse_args()
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    for group in args.cgroup:  # before dropping privileges: joining needs root
+        with open(os.path.join(group, "cgroup.procs"), "w") as f:
+            f.write(str(os.getpid()))
     for limit, value in [(resource.RLIMIT_CPU, args.cpu), (resource.RLIMIT_AS, args.memory),
                          (resource.RLIMIT_NPROC, args.nproc), (resource.RLIMIT_FSIZE, args.fsize),
                          (resource.RLIMIT_NOFILE, args.nofile), (resource.RLIMIT_CORE, 0)]:

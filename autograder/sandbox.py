@@ -16,7 +16,7 @@ from pathlib import Path
 
 from autograder import chapters
 
-NOBODY = 65534
+UID_BASE, UID_SPAN = 100_000, 50_000  # each submission's kernel runs as its own unprivileged uid
 JAIL = Path(__file__).with_name("jail.py")
 
 
@@ -69,16 +69,73 @@ def _binds(work: Path) -> list[str]:
     return args + ["--chdir", str(work)]
 
 
-def kernel_prefix(work: Path, limits: Limits) -> list[str]:
+def uid_for(seed: int) -> int | None:
+    """The uid a submission's kernel runs as (its own, so that its process limit and its stray
+    processes are its alone), or None when the grader cannot switch users."""
+    return UID_BASE + seed % UID_SPAN if bwrap() and os.getuid() == 0 else None
+
+
+def reap(uid: int | None, everything: bool = False) -> int:
+    """Kill every process of `uid` except the topmost one (the kernel), or every one; returns how
+    many. Nothing a cell starts (a fork, a daemon) outlives the cell."""
+    if uid is None:
+        return 0
+    owner, parent = {}, {}
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+        except OSError:
+            continue
+        pid = int(status.parent.name)
+        owner[pid], parent[pid] = int(fields["Uid"].split()[0]), int(fields["PPid"])
+    strays = [pid for pid, u in owner.items() if u == uid and (everything or owner.get(parent[pid]) == uid)]
+    for pid in strays:
+        try:
+            os.kill(pid, 9)
+        except OSError:
+            pass
+    return len(strays)
+
+
+CGROUPS = Path("/sys/fs/cgroup")
+
+
+def make_cgroups(name: str, limits: Limits) -> list[Path]:
+    """A cpu and a pids cgroup (v1) of the kernel's own, where the machine lets the grader make
+    them: a fork bomb then gets one learner's share of the CPU and a bounded number of tasks,
+    however many processes it starts. Empty where cgroups v1 are not writable."""
+    made = []
+    for controller, settings in [("cpu", {"cpu.shares": "1024"}), ("pids", {"pids.max": str(limits.processes)})]:
+        group = CGROUPS / controller / "autograder" / name
+        try:
+            group.mkdir(parents=True, exist_ok=True)
+            for key, value in settings.items():
+                (group / key).write_text(value)
+        except OSError:
+            continue
+        made.append(group)
+    return made
+
+
+def remove_cgroups(groups: list[Path]) -> None:
+    for group in groups:
+        try:
+            group.rmdir()  # empty once its processes are gone
+        except OSError:
+            pass
+
+
+def kernel_prefix(work: Path, limits: Limits, uid: int | None = None, cgroups: list[Path] = ()) -> list[str]:
     """The command that goes before the kernel's own: sandbox (if any), then the jail."""
     jail = [sys.executable, str(JAIL), "--cpu", str(limits.cpu_seconds), "--memory", str(limits.memory_bytes),
-            "--nproc", str(limits.processes), "--fsize", str(limits.file_bytes), "--nofile", str(limits.open_files)]
+            "--nproc", str(limits.processes), "--fsize", str(limits.file_bytes), "--nofile", str(limits.open_files),
+            *(arg for group in cgroups for arg in ("--cgroup", str(group)))]
     if bwrap() is None:
         return jail + ["--"]
-    if os.getuid() == 0:
-        os.chown(work, NOBODY, NOBODY)
-        for sub in work.rglob("*"):
-            os.chown(sub, NOBODY, NOBODY)
-        jail += ["--uid", str(NOBODY)]
+    if uid is not None:
+        for path in [work, *work.rglob("*")]:
+            os.chown(path, uid, uid)
+        jail += ["--uid", str(uid)]
     return [bwrap(), "--die-with-parent", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
-            *_binds(work), "--", *jail, "--"]
+            *_binds(work), *(arg for group in cgroups for arg in ("--bind", str(group), str(group))),
+            "--", *jail, "--"]

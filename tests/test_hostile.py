@@ -1,0 +1,102 @@
+"""The hostile corpus (tests/hostile/cases.py), graded in one batch beside a control learner:
+each case gets exactly the grades it is owed, the control and a victim keep theirs, and nothing
+a submission starts or writes survives it."""
+import socket
+import threading
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import chapters, sandbox
+from conftest import read_grades, run_cli, solved, write
+from hostile.cases import ALL, CASES
+
+SLUG = "01-merge"
+
+
+@pytest.fixture(scope="module")
+def listener():
+    """A TCP server on the host's loopback: a sandboxed kernel must not reach it."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    threading.Thread(target=lambda: [server.accept()[0].close() for _ in iter(int, 1)], daemon=True).start()
+    yield server.getsockname()[1]
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory, listener):
+    root = tmp_path_factory.mktemp("hostile")
+    subs, out, shared_cache = root / "submissions", root / "out", root / "shared-triton-cache"
+    shared_cache.mkdir()
+    out.mkdir()
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{out / 'gradebook.db'}") as gb:  # an instructor's earlier gradebook
+        gb.update_or_create_student("somebody")
+    good = solved(SLUG)
+    victim = write(good, subs / "victim" / f"{SLUG}.ipynb")
+    write(good, subs / "control" / f"{SLUG}.ipynb")
+    ctx = {"solutions": str(chapters.source(SLUG)), "gradebook": str(out / "gradebook.db"),
+           "victim": str(victim), "port": listener, "shared_cache": str(shared_cache)}
+    for name, case in CASES.items():
+        made = case.build(good, ctx)
+        path = subs / name / case.filename
+        path.parent.mkdir(parents=True)
+        path.write_text(made if isinstance(made, str) else nbformat.writes(made))
+    victim_bytes = victim.read_bytes()
+    done = run_cli("grade", subs, "--out", out, "--cell-timeout", 20, "--workers", 2)
+    assert done.returncode == 0, f"the grader itself failed:\n{done.stderr[-4000:]}"
+    return {"grades": read_grades(out), "victim": (victim, victim_bytes), "shared_cache": shared_cache, "out": out}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_hostile_case_gets_what_it_is_owed(batch, points, name):
+    case, grades = CASES[name], batch["grades"]
+    rows = {gid: row for (student, _, gid), row in grades.items() if student == name}
+    expected_ids = set(case.expect) if "-" in case.expect else set(ALL)
+    assert set(rows) == expected_ids, f"{name}: graded cells {sorted(rows)}"
+    for gid, row in rows.items():
+        want_points, want_status = case.expect.get(gid, (points[SLUG].get(gid, 0), "graded"))
+        assert (float(row["points"]), row["status"]) == (float(want_points), want_status), f"{name}/{gid}: {row}"
+    if case.reason:
+        first = rows[next(iter(case.expect))]
+        assert case.reason in first["reason"], f"{name}: reason {first['reason']!r} should say {case.reason!r}"
+
+
+@pytest.mark.parametrize("student", ["control", "victim"])
+def test_bystanders_keep_full_marks(batch, points, student):
+    for gid, pts in points[SLUG].items():
+        row = batch["grades"][(student, SLUG, gid)]
+        assert (float(row["points"]), row["status"]) == (pts, "graded"), f"{student}/{gid}: {row}"
+
+
+def test_nothing_written_outside_the_run(batch):
+    victim, before = batch["victim"]
+    assert victim.read_bytes() == before, "a learner's file was changed by another learner"
+    assert not any(batch["shared_cache"].iterdir()), "a kernel wrote into a cache outside its own run"
+    assert (batch["out"] / "gradebook.db").exists()
+
+
+@pytest.mark.skipif(sandbox.uid_for(0) is None, reason="needs the bubblewrap sandbox run as root")
+def test_no_process_outlives_its_submission(batch):
+    left = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            uid = int(next(line for line in status.read_text().splitlines() if line.startswith("Uid:")).split()[1])
+        except (OSError, StopIteration):
+            continue
+        if sandbox.UID_BASE <= uid < sandbox.UID_BASE + sandbox.UID_SPAN:
+            left.append(status.parent.name)
+    assert not left, f"processes of graded submissions still running: {left}"
+    assert not any(Path(sandbox.CGROUPS, c, "autograder").glob("grade-*") for c in ("cpu", "pids"))
+
+
+def test_sandbox_is_in_force_in_ci():
+    """CI installs bubblewrap (.ci/run); without it the corpus would pass for the wrong reasons."""
+    import os
+
+    if os.environ.get("CI"):
+        assert sandbox.bwrap(), "bubblewrap must be installed and working in CI"
