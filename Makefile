@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 MATHJAX := book/_mathjax/es5/tex-chtml.js
 MATHJAX_VERSION := 3.2.2
 
-.PHONY: book test lab release grade bench clean
+.PHONY: book test lab release grade bench bench-grade sysdeps clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH (or make PYTHON=...)"; exit 1; }
@@ -25,7 +25,15 @@ book: $(STAMP) $(MATHJAX)
 		--path-output . -W --keep-going
 	@echo "open _build/html/index.html"
 
-test: $(STAMP) $(MATHJAX)
+# What the grader's tests need from the system: bubblewrap (the sandbox) and PostgreSQL (the
+# gradebook by URL). Installed with apt-get when run as root on Debian/Ubuntu; otherwise named.
+sysdeps:
+	@if command -v bwrap >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap postgresql >/dev/null; \
+	else echo "make test needs bubblewrap and PostgreSQL: sudo apt-get install bubblewrap postgresql"; exit 1; fi
+
+test: $(STAMP) $(MATHJAX) sysdeps
 	$(PY) -m pytest
 
 lab: $(STAMP)

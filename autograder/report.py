@@ -79,16 +79,37 @@ def write_report(rows: list[Row], path: Path) -> None:
     plt.close(fig)
 
 
+def backup_sqlite(db_url: str) -> Path | None:
+    """An online copy of an SQLite gradebook beside it (<name>.bak), taken before a batch writes."""
+    import sqlite3
+
+    if not db_url.startswith("sqlite:///"):
+        return None
+    path = Path(db_url.removeprefix("sqlite:///"))
+    if not path.exists():
+        return None
+    backup = path.with_name(path.name + ".bak")
+    with sqlite3.connect(path) as src, sqlite3.connect(backup) as dst:
+        src.backup(dst)
+    return backup
+
+
 def write_gradebook(rows: list[Row], releases: dict[str, Release], db_url: str) -> None:
-    """Record assignments, cells and auto scores in nbgrader's gradebook. Manual scores, which
-    nbgrader keeps in a separate column, are never touched."""
+    """Record assignments, cells and auto scores in nbgrader's gradebook, in one transaction.
+    Manual scores, which nbgrader keeps in a separate column, are never touched. SQLite runs in
+    WAL mode with a busy timeout, so a formgrader reading it at the same time does not fail."""
     from nbgrader.api import Gradebook, MissingEntry
     from nbgrader.utils import compute_checksum
+    from sqlalchemy import text
     from sqlalchemy.exc import SAWarning
 
+    backup_sqlite(db_url)
     with warnings.catch_warnings(), Gradebook(db_url) as gb:
         # nbgrader 0.9.6's add_submission trips SQLAlchemy 2's autoflush warnings; the rows are written
         warnings.simplefilter("ignore", SAWarning)
+        if db_url.startswith("sqlite"):
+            gb.db.execute(text("PRAGMA busy_timeout = 30000"))
+            gb.db.execute(text("PRAGMA journal_mode = WAL"))
         for slug, rel in releases.items():
             gb.update_or_create_assignment(slug)
             gb.update_or_create_notebook(slug, slug)
