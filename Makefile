@@ -49,5 +49,8 @@ grade: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m autograder bench $(if $(CHAPTER),--chapter $(CHAPTER))
 
+bench-grade: $(STAMP) sysdeps
+	$(PY) -m autograder bench-grade
+
 clean:
 	rm -rf _build .cache book/_mathjax

@@ -73,6 +73,13 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_bench_grade(args) -> int:
+    from autograder.bench import bench_grade
+
+    bench_grade(learners=args.learners, workers=args.workers)
+    return 0
+
+
 def main(argv=None) -> int:
     # tools the grader runs (nbgrader's alembic, the kernel) come from this environment's bin/
     os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
@@ -93,6 +100,10 @@ def main(argv=None) -> int:
     b = sub.add_parser("bench", help="time the chapters' references; on CUDA, record book/data/<slug>.json")
     b.add_argument("--chapter", action="append", help="a chapter slug (repeatable); default: all")
     b.set_defaults(fn=cmd_bench)
+    bg = sub.add_parser("bench-grade", help="grade a generated class against stock nbgrader; record bench/grading.json")
+    bg.add_argument("--learners", type=int, default=40)
+    bg.add_argument("--workers", type=int, default=2)
+    bg.set_defaults(fn=cmd_bench_grade)
     args = p.parse_args(argv)
     try:
         return args.fn(args)

@@ -7,6 +7,7 @@ GPU one. A chapter takes part by defining bench(timer, cuda) -> dict of lists in
 import datetime
 import json
 import time
+from pathlib import Path
 
 import torch
 
@@ -58,3 +59,104 @@ def bench(slug: str) -> dict | None:
     path.write_text(json.dumps(record, indent=1) + "\n")
     print(f"  wrote {path}")
     return figures
+
+
+# ---------------------------------------------------------------- make bench-grade
+
+
+def _class(root: Path, learners: int) -> dict[str, str]:
+    """A generated class for chapter 01: mostly right, some wrong, a few that time out."""
+    import re
+
+    import nbformat
+
+    from autograder import notebooks
+
+    slug = "01-merge"
+    good = notebooks.solved_notebook(slug)
+    wrong = []
+    for path in sorted((chapters.ROOT / "tests" / "submissions" / slug).glob("*.py")):
+        text = path.read_text()
+        wrong.append((re.search(r"^# cell: (\S+)", text, re.M).group(1), text))
+    loops = ("merge", "def merge(nums1, m, nums2, n):\n    while True:\n        pass\n")
+    kinds = {}
+    for k in range(learners):
+        nb, kind = good, "right"
+        if k % 10 == 9:
+            (cell, source), kind = loops, "times out"
+        elif k % 10 in (3, 6):
+            (cell, source), kind = wrong[k % len(wrong)], "wrong"
+        if kind != "right":
+            nb = nbformat.from_dict(json.loads(nbformat.writes(good)))
+            next(c for c in nb.cells if notebooks.grade_id(c) == cell).source = source
+        path = root / f"learner-{k:02d}" / f"{slug}.ipynb"
+        path.parent.mkdir(parents=True)
+        nbformat.write(nb, path)
+        kinds[path.parent.name] = kind
+    return kinds
+
+
+def bench_grade(learners: int = 40, workers: int = 2, cell_timeout: int = 20) -> dict:
+    """Grade one generated class with this grader (`workers` processes) and with stock
+    `nbgrader autograde` (sequential), on this machine, in one run; record bench/grading.json."""
+    import os
+    import platform
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    import nbformat
+    import nbgrader
+
+    from autograder import notebooks, sandbox
+
+    slug = "01-merge"
+    tmp = Path(tempfile.mkdtemp(prefix="bench-grade-"))
+    subs = tmp / "submissions"
+    kinds = _class(subs, learners)
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
+
+    started = time.time()
+    subprocess.run([sys.executable, "-m", "autograder", "grade", str(subs), "--out", str(tmp / "out"),
+                    "--workers", str(workers), "--cell-timeout", str(cell_timeout)],
+                   check=True, env=env, capture_output=True, cwd=chapters.ROOT)
+    ours = time.time() - started
+    runs = [json.loads(line) for line in (tmp / "out" / "runs.jsonl").read_text().splitlines()]
+    overhead = [r["seconds"] - r.get("cells_seconds", 0) for r in runs]
+
+    course = tmp / "course"
+    nbformat.write(notebooks.source_notebook(slug), _mkparent(course / "source" / slug / f"{slug}.ipynb"))
+    stock = [sys.executable, "-m", "nbgrader"]
+    common = [f"--CourseDirectory.root={course}", f"--CourseDirectory.db_url=sqlite:///{course / 'gradebook.db'}"]
+    subprocess.run([*stock, "generate_assignment", slug, "--force", *common], check=True, env=env,
+                   capture_output=True, cwd=course)
+    for student in kinds:
+        shutil.copy(subs / student / f"{slug}.ipynb", _mkparent(course / "submitted" / student / slug / f"{slug}.ipynb"))
+    started = time.time()
+    subprocess.run([*stock, "autograde", slug, "--force", *common, f"--Execute.timeout={cell_timeout}",
+                    "--Execute.interrupt_on_timeout=True"], env=env, capture_output=True, cwd=course)
+    theirs = time.time() - started
+
+    record = {
+        "what": f"grading {learners} chapter-01 submissions ({sum(k == 'right' for k in kinds.values())} right, "
+                f"{sum(k == 'wrong' for k in kinds.values())} wrong, {sum(k == 'times out' for k in kinds.values())} "
+                f"timing out at {cell_timeout} s per cell)",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "nbgrader": nbgrader.__version__, "sandbox": sandbox.describe(), "workers": workers,
+        "ours_seconds": round(ours, 1), "ours_seconds_per_submission": round(ours / learners, 2),
+        "stock_nbgrader_seconds": round(theirs, 1), "stock_seconds_per_submission": round(theirs / learners, 2),
+        "throughput_vs_stock": round(theirs / ours, 2),
+        "overhead_seconds_per_submission": {"mean": round(sum(overhead) / len(overhead), 2), "max": round(max(overhead), 2)},
+    }
+    path = chapters.ROOT / "bench" / "grading.json"
+    _mkparent(path).write_text(json.dumps(record, indent=1) + "\n")
+    print(json.dumps(record, indent=1))
+    shutil.rmtree(tmp, ignore_errors=True)
+    return record
+
+
+def _mkparent(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path

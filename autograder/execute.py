@@ -25,6 +25,7 @@ class CellRun:
     evalue: str = ""
     stdout: str = ""
     outputs: list = field(default_factory=list)
+    seconds: float = 0.0
 
 
 def _collect(run: CellRun, msg: dict) -> None:
@@ -75,6 +76,7 @@ def execute(cells: list[str], *, cwd: str, env: dict, cell_timeout: float, noteb
         end_all = time.monotonic() + notebook_timeout
         for k, code in enumerate(cells):
             run = runs[k] = CellRun("ok")
+            started = time.monotonic()
             msg_id = kc.execute(code, store_history=False, allow_stdin=False, stop_on_error=False)
             deadline = min(time.monotonic() + cell_timeout, end_all)
             interrupted = False
@@ -99,6 +101,7 @@ def execute(cells: list[str], *, cwd: str, env: dict, cell_timeout: float, noteb
                     run.status = "timeout"
                     run.evalue = "the cell ignored the interrupt and its kernel was killed"
                     return runs
+            run.seconds = time.monotonic() - started
             if after_cell:
                 after_cell()
             if interrupted:

@@ -139,7 +139,8 @@ def kernel_env(work: Path, seed: int) -> dict:
     }
 
 
-def grade_submission(student_id: str, path: Path, slug: str, opts: Options) -> list[Row]:
+def grade_submission(student_id: str, path: Path, slug: str, opts: Options, timing: dict | None = None) -> list[Row]:
+    """The rows of one submission. `timing`, if given, receives the seconds its cells ran."""
     release = _release(slug)
     try:
         submission = notebooks.read_submission(path)
@@ -159,6 +160,8 @@ def grade_submission(student_id: str, path: Path, slug: str, opts: Options) -> l
                        cell_timeout=opts.cell_timeout, notebook_timeout=opts.notebook_timeout,
                        prefix=sandbox.kernel_prefix(work, opts.limits, uid, cgroups),
                        after_cell=lambda: sandbox.reap(uid))
+        if timing is not None:
+            timing["cells_seconds"] = round(sum(r.seconds for r in runs), 2)
         by_id = {notebooks.grade_id(c): r for c, r in zip(code_cells, runs)}
         first_bad = next(((notebooks.grade_id(c) or "a cell of your own", r) for c, r in zip(code_cells, runs)
                           if r.status in ("timeout", "crashed")), None)
@@ -236,9 +239,10 @@ def _save_result(path: Path, key: dict, rows: list[Row], run: dict) -> None:
     os.replace(tmp, path)
 
 
-def _timed(student: str, path: Path, slug: str, opts: Options) -> tuple[list[Row], float]:
-    started = time.time()
-    return grade_submission(student, path, slug, opts), time.time() - started
+def _timed(student: str, path: Path, slug: str, opts: Options) -> tuple[list[Row], dict]:
+    started, timing = time.time(), {}
+    rows = grade_submission(student, path, slug, opts, timing)
+    return rows, {"seconds": round(time.time() - started, 2), **timing}
 
 
 def run_batch(root: Path, out: Path, slugs: list[str], opts: Options, workers: int = 1,
@@ -265,9 +269,9 @@ def run_batch(root: Path, out: Path, slugs: list[str], opts: Options, workers: i
     bar = progress(total=len(todo)) if progress else None
     runs_log = (out / "runs.jsonl").open("a")
 
-    def finish(student, stem, path, key, rows, seconds):
+    def finish(student, stem, path, key, rows, timing):
         run = {"student_id": student, "chapter": stem, "submission_sha256": key["submission"],
-               "release_sha256": key["release"], "seconds": round(seconds, 2),
+               "release_sha256": key["release"], **timing,
                "points": sum(r.points for r in rows), "sandbox": sandbox.describe(), **(versions or {})}
         _save_result(_result_path(out, student, stem), key, rows, run)
         runs_log.write(json.dumps(run) + "\n")

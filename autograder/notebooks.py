@@ -84,6 +84,20 @@ def check_source(slug: str, nb, path: Path) -> None:
                 raise SourceError(f"{path}: test cell {name!r} has no points")
 
 
+SOLUTION_MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.M)
+
+
+def solved_notebook(slug: str) -> nbformat.NotebookNode:
+    """The release with every solution cell filled in from the source (markers dropped): what a
+    learner who got everything right hands in."""
+    answers = {grade_id(c): SOLUTION_MARKER.sub("", c.source) for c in source_notebook(slug).cells if is_solution(c)}
+    nb = nbformat.read(chapters.release(slug), as_version=4)
+    for cell in nb.cells:
+        if grade_id(cell) in answers:
+            cell.source = answers[grade_id(cell)]
+    return nb
+
+
 def exercises(nb) -> list[tuple[str, float]]:
     """(test cell grade_id, points) in notebook order."""
     return [(grade_id(c), float(meta(c)["points"])) for c in nb.cells if is_test(c)]

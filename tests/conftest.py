@@ -1,10 +1,8 @@
 """Shared helpers: learners' notebooks built from the release, and one graded class per session.
 
-A "solved" notebook is the release with each solution cell replaced by the source's solution (the
-markers dropped): what a learner who got everything right hands in.
+A "solved" notebook is notebooks.solved_notebook: the release with the source's solutions in it.
 """
 import copy
-import json
 import re
 import subprocess
 import sys
@@ -16,21 +14,13 @@ import pytest
 from autograder import chapters, notebooks
 
 ROOT = chapters.ROOT
-MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.M)
 
 
 def release(slug: str) -> nbformat.NotebookNode:
     return nbformat.read(chapters.release(slug), as_version=4)
 
 
-def solved(slug: str) -> nbformat.NotebookNode:
-    answers = {notebooks.grade_id(c): MARKER.sub("", c.source)
-               for c in notebooks.source_notebook(slug).cells if notebooks.is_solution(c)}
-    nb = release(slug)
-    for cell in nb.cells:
-        if notebooks.grade_id(cell) in answers:
-            cell.source = answers[notebooks.grade_id(cell)]
-    return nb
+solved = notebooks.solved_notebook
 
 
 def with_cell(nb, grade_id: str, source: str):
