@@ -1,7 +1,7 @@
 """Grading a class through the CLI, as an instructor would: the solution scores full marks, the
 untouched release scores 0 with status graded, each wrong submission loses exactly the points of
-the exercise it breaks, and hostile or broken notebooks get a status without stopping the batch."""
-import copy
+the exercise it breaks, a learner's own helper cells are kept, and the outputs of a run are all
+there. Submissions that attack the grader are in tests/hostile/ (test_hostile.py)."""
 import shutil
 
 import nbformat
@@ -13,21 +13,7 @@ from conftest import read_grades, release, run_cli, solved, with_cell, write, wr
 SLUG = "01-merge"
 CELL_TIMEOUT = 20
 
-LOOPS = "def merge(nums1, m, nums2, n):\n    while True:\n        pass\n"
-STUBBORN = ("import time\n\ndef merge(nums1, m, nums2, n):\n    while True:\n        try:\n"
-            "            time.sleep(0.05)\n        except KeyboardInterrupt:\n            pass\n")
 RAISES = "def merge_path_partition(a, b, diag):\n    raise RuntimeError('not today')\n"
-EXITS = "import os\n\ndef merge_path_partition(a, b, diag):\n    os._exit(1)\n"
-PATCHES_NUMPY = ("import numpy as np\nnp.any = lambda *args, **kwargs: False  # make every check look clean\n\n"
-                 "def merge(nums1, m, nums2, n):\n    nums1[m:] = nums2\n")
-IMPORTS_GRADER = ("from autograder.reference.merge import merge_triton\n\n"
-                  "def triton_merge(a, b):\n    return merge_triton(a, b)\n")
-
-
-def _without(nb, grade_id):
-    nb = copy.deepcopy(nb)
-    nb.cells = [c for c in nb.cells if notebooks.grade_id(c) != grade_id]
-    return nb
 
 
 def _chapters_class() -> dict[tuple[str, str], object]:
@@ -43,49 +29,23 @@ def _chapters_class() -> dict[tuple[str, str], object]:
     return out
 
 
-def _hostile_class() -> dict[str, object]:
-    """student_id -> chapter 01 notebook (or raw text for files that are not notebooks)."""
+def _chapter01_extras() -> dict[str, object]:
+    """student_id -> chapter 01 notebook: a learner's helper cell, and an exercise that raises."""
     good = solved(SLUG)
-    wrong_merge = next(src for name, _, _, src in wrong_submissions(SLUG) if name == "merge_forgets_leftovers")
-    edited = with_cell(with_cell(good, "merge", wrong_merge), "test_merge", "pass  # nothing to see here\n")
-    duplicated = copy.deepcopy(good)
-    k = next(i for i, c in enumerate(duplicated.cells) if notebooks.grade_id(c) == "merge")
-    duplicated.cells.insert(k + 1, copy.deepcopy(duplicated.cells[k]))
-    duplicated.cells[k + 1].source = wrong_merge
-    duplicated.cells[k + 1].id = "a-copy-of-merge"
     helper = with_cell(good, "merge", "def merge(nums1, m, nums2, n):\n    merge_from_back(nums1, m, nums2, n)\n")
     k = next(i for i, c in enumerate(helper.cells) if notebooks.grade_id(c) == "merge")
     body = next(c.source for c in good.cells if notebooks.grade_id(c) == "merge").replace("def merge(", "def merge_from_back(")
     helper.cells.insert(k, nbformat.v4.new_code_cell(body))
-    students = {
-        "loops-forever": with_cell(good, "merge", LOOPS),
-        "ignores-interrupts": with_cell(good, "merge", STUBBORN),
-        "raises": with_cell(good, "merge_path_partition", RAISES),
-        "exits": with_cell(good, "merge_path_partition", EXITS),
-        "edited-test": edited,
-        "deleted-test": _without(good, "test_merge_path_partition"),
-        "duplicated-cell": duplicated,
-        "helper-cell": helper,
-        "patches-numpy": with_cell(good, "merge", PATCHES_NUMPY),
-        "imports-grader": with_cell(good, "triton_merge", IMPORTS_GRADER),
-        "invalid-json": '{"cells": [',
-        "not-a-notebook": '["a", "list"]',
-    }
-    return students
+    return {"helper-cell": helper, "raises": with_cell(good, "merge_path_partition", RAISES)}
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("class")
     subs, out = root / "submissions", root / "out"
-    everyone = {**_chapters_class(), **{(student, SLUG): nb for student, nb in _hostile_class().items()}}
+    everyone = {**_chapters_class(), **{(student, SLUG): nb for student, nb in _chapter01_extras().items()}}
     for (student, slug), nb in everyone.items():
-        path = subs / student / f"{slug}.ipynb"
-        if isinstance(nb, str):
-            path.parent.mkdir(parents=True)
-            path.write_text(nb)
-        else:
-            write(nb, path)
+        write(nb, subs / student / f"{slug}.ipynb")
     done = run_cli("grade", subs, "--out", out, "--cell-timeout", CELL_TIMEOUT, "--workers", 2)
     assert done.returncode == 0, f"the grader itself failed:\n{done.stderr[-4000:]}"
     return subs, out, read_grades(out), done
@@ -126,41 +86,18 @@ def test_wrong_submission_loses_exactly_its_points(graded, points, slug, name, b
     assert _row(grades, student, breaks, slug)["reason"], "a lost point must come with a reason"
 
 
-EXPECTED = {  # student: {grade_id: (points, status)}; omitted cells keep their full points
-    "loops-forever": {"test_merge": (0, "timeout")},
-    "ignores-interrupts": {"test_merge": (0, "timeout"), "test_merge_path_partition": (0, "timeout"),
-                           "test_triton_merge": (0, "timeout")},
-    "raises": {"test_merge_path_partition": (0, "graded")},
-    "exits": {"test_merge_path_partition": (0, "crashed"), "test_triton_merge": (0, "crashed")},
-    "edited-test": {"test_merge": (0, "graded")},
-    "deleted-test": {},
-    "duplicated-cell": {},
-    "helper-cell": {},
-    "patches-numpy": {"test_merge": (0, "graded")},
-    "imports-grader": {"test_merge": (0, "graded"), "test_merge_path_partition": (0, "graded"),
-                       "test_triton_merge": (0, "graded")},
-    "invalid-json": {g: (0, "not_gradable") for g in ("test_merge", "test_merge_path_partition", "test_triton_merge")},
-    "not-a-notebook": {g: (0, "not_gradable") for g in ("test_merge", "test_merge_path_partition", "test_triton_merge")},
-}
-
-
-@pytest.mark.parametrize("student", EXPECTED)
-def test_hostile_and_broken_submissions(graded, points, student):
+def test_a_learners_helper_cell_is_kept(graded, points):
     _, _, grades, _ = graded
     for gid, pts in points[SLUG].items():
-        want = EXPECTED[student].get(gid, (pts, "graded"))
-        row = _row(grades, student, gid)
-        assert (float(row["points"]), row["status"]) == (float(want[0]), want[1]), f"{student}/{gid}: {row}"
+        assert float(_row(grades, "helper-cell", gid)["points"]) == pts, "cells of the learner's own must run too"
 
 
-def test_reasons_say_what_happened(graded):
+def test_an_exception_costs_its_exercise_and_says_why(graded, points):
     _, _, grades, _ = graded
-    assert "not valid JSON" in _row(grades, "invalid-json", "test_merge")["reason"]
-    assert "not a notebook" in _row(grades, "not-a-notebook", "test_merge")["reason"]
-    assert "was edited; restored" in _row(grades, "edited-test", "test_merge")["reason"]
-    assert "killed" in _row(grades, "ignores-interrupts", "test_triton_merge")["reason"]
-    assert "imports the grader" in _row(grades, "imports-grader", "test_triton_merge")["reason"]
-    assert "RuntimeError: not today" in _row(grades, "raises", "test_merge_path_partition")["reason"]
+    row = _row(grades, "raises", "test_merge_path_partition")
+    assert (float(row["points"]), row["status"]) == (0.0, "graded")
+    assert "RuntimeError: not today" in row["reason"]
+    assert float(_row(grades, "raises", "test_merge")["points"]) == points[SLUG]["test_merge"]
 
 
 def test_outputs_of_a_run(graded):
@@ -183,7 +120,7 @@ def test_gradebook_holds_the_scores(graded):
 
     _, out, grades, _ = graded
     with Gradebook(f"sqlite:///{out / 'gradebook.db'}") as gb:
-        for student in ("solution", "untouched", "exits"):
+        for student in ("solution", "untouched", "raises"):
             assert gb.find_submission(SLUG, student).score == pytest.approx(
                 sum(float(r["points"]) for (s, c, _), r in grades.items() if s == student and c == SLUG))
 
@@ -191,7 +128,7 @@ def test_gradebook_holds_the_scores(graded):
 def test_regrading_gives_the_same_grades(graded, tmp_path):
     subs, _, grades, _ = graded
     again = tmp_path / "subs"
-    for student in ("solution", "wrong-partition_ties_from_b", "invalid-json"):
+    for student in ("solution", "wrong-partition_ties_from_b", "raises"):
         shutil.copytree(subs / student, again / student)
     done = run_cli("grade", again, "--out", tmp_path / "out", "--cell-timeout", CELL_TIMEOUT)
     assert done.returncode == 0, done.stderr[-3000:]
