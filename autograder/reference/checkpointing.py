@@ -1,0 +1,739 @@
+"""Chapter 06: gradient checkpointing.
+
+The measuring tool: `SavedBytes`, a context manager over `torch.autograd.graph.saved_tensors_hooks`
+that counts the bytes of every distinct storage autograd holds for the backward pass, live, over
+time (exact, device-independent, and the same on the CPU as on a GPU). The book and the checks
+both measure with it.
+
+Specs: plain autograd (store everything), `plan_peak` (the peak of a checkpoint plan under the
+chapter's model, evaluated literally) and `brute_force_plan` (every subset). Fast: `checkpoint`
+(a torch.autograd.Function that saves only its inputs, restores the RNG state and recomputes),
+`checkpoint_sequential` (k segments), `min_peak_plan` (the O(n^2) dynamic programme).
+"""
+import math
+import sys
+from functools import partial
+from itertools import combinations
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from autograder.device import DEVICE
+from autograder.exercise import Case, Exercise, to_numpy
+from autograder.tolerance import compare
+
+# ---------------------------------------------------------------- the measuring tool
+
+
+class _Held:
+    """What the pack hook returns instead of a saved tensor: the tensor, plus a receipt that
+    tells the log when autograd lets go of it (when this object is freed)."""
+
+    __slots__ = ("log", "tensor", "key")
+
+    def __init__(self, log: "SavedBytes", tensor: torch.Tensor, key, nbytes: int):
+        self.log, self.tensor, self.key = log, tensor, key
+        counted = log._acquire(key, nbytes)
+        log.records.append((tuple(tensor.shape), str(tensor.dtype).replace("torch.", ""), nbytes, counted))
+
+    def __del__(self):
+        self.log._release(self.key)
+
+
+def _storage_key(t: torch.Tensor):
+    return (t.device.type, t.device.index, t.untyped_storage().data_ptr())
+
+
+class SavedBytes:
+    """Count the bytes autograd saves for the backward pass while the context is active.
+
+    Every tensor a backward node saves passes through the pack hook. Bytes are counted per
+    distinct storage (a tensor saved by two nodes, or a view of a saved tensor, costs its storage
+    once), and a storage stays live until the last node holding it lets go. Storages of the
+    tensors in `exclude` (the parameters: they exist whether or not anything is saved) are not
+    counted. Attributes:
+
+      live      bytes held now
+      peak      the largest `live` seen (`reset_peak()` starts a new maximum)
+      timeline  `live` after every change, starting at 0: the memory trace of the run
+      marks     {label: index into timeline} set by `mark(label)`
+      records   (shape, dtype, storage bytes, counted) for every tensor packed; counted is False
+                when its storage was already held
+    """
+
+    def __init__(self, exclude=()):
+        self._skip = {_storage_key(t) for t in exclude}
+        self._held: dict = {}  # storage key -> [holders, nbytes]
+        self.live = self.peak = 0
+        self.timeline = [0]
+        self.marks: dict[str, int] = {}
+        self.records: list[tuple] = []
+
+    def _acquire(self, key, nbytes: int) -> bool:
+        entry = self._held.get(key)
+        if entry is not None:
+            entry[0] += 1
+            return False
+        self._held[key] = [1, nbytes]
+        self.live += nbytes
+        self.peak = max(self.peak, self.live)
+        self.timeline.append(self.live)
+        return True
+
+    def _release(self, key) -> None:
+        entry = self._held[key]
+        entry[0] -= 1
+        if entry[0] == 0:
+            del self._held[key]
+            self.live -= entry[1]
+            self.timeline.append(self.live)
+
+    def _pack(self, t: torch.Tensor):
+        key = _storage_key(t)
+        if key in self._skip:
+            return t
+        return _Held(self, t, key, t.untyped_storage().nbytes())
+
+    @staticmethod
+    def _unpack(held):
+        return held.tensor if isinstance(held, _Held) else held
+
+    def mark(self, label: str) -> None:
+        self.marks[label] = len(self.timeline) - 1
+
+    def reset_peak(self) -> None:
+        self.peak = self.live
+
+    def __enter__(self) -> "SavedBytes":
+        self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack)
+        self._hooks.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._hooks.__exit__(*exc)
+
+
+# ---------------------------------------------------------------- specs
+
+
+def run_layers(layers, x: torch.Tensor) -> torch.Tensor:
+    """The plain chain: every layer's saved tensors stay until the backward pass reaches it."""
+    for layer in layers:
+        x = layer(x)
+    return x
+
+
+def plan_peak(act_bytes, kept) -> int:
+    """Peak bytes of the checkpoint plan that keeps the outputs of the layers in `kept`.
+
+    Layer i's backward needs its own output (tanh, ReLU, softmax save it), and the backward pass
+    walks the spans between consecutive kept layers from the last to the first. Recomputing the
+    span (i, j] materialises the outputs of layers i+1..j; while it is processed, the kept outputs
+    up to and including layer i are still held (those after it have been used and freed):
+
+        peak = max over spans (i, j] of  sum(a[k] for kept k <= i) + sum(a[i+1..j])
+
+    with i = -1 before the first span and j = n - 1 for the last span.
+    """
+    a = [int(v) for v in act_bytes]
+    n = len(a)
+    kept = [int(k) for k in kept]
+    if any(k < 0 or k >= n for k in kept) or any(x >= y for x, y in zip(kept, kept[1:])):
+        raise ValueError("kept must be sorted, distinct layer indices in [0, n)")
+    bounds = [-1, *kept, n - 1]
+    held = peak = 0
+    for i, j in zip(bounds, bounds[1:]):
+        peak = max(peak, held + sum(a[i + 1 : j + 1]))
+        if j in kept:
+            held += a[j]
+    return peak
+
+
+def brute_force_plan(act_bytes) -> tuple[int, list[int]]:
+    """The optimum over every subset (2^n plans): the ground truth for small n."""
+    n = len(act_bytes)
+    if n == 0:
+        raise ValueError("act_bytes is empty: there is no layer to plan for")
+    best = (plan_peak(act_bytes, []), [])
+    for size in range(1, n + 1):
+        for kept in combinations(range(n), size):
+            peak = plan_peak(act_bytes, kept)
+            if peak < best[0]:
+                best = (peak, list(kept))
+    return best
+
+
+def equal_segments(n: int, segments: int) -> list[tuple[int, int]]:
+    """[start, stop) of `segments` contiguous groups of n layers whose sizes differ by at most
+    one (the first n % segments get the extra layer)."""
+    if not 1 <= segments <= n:
+        raise ValueError(f"segments must lie in [1, {n}], got {segments}")
+    size, extra = divmod(n, segments)
+    bounds, start = [], 0
+    for t in range(segments):
+        stop = start + size + (t < extra)
+        bounds.append((start, stop))
+        start = stop
+    return bounds
+
+
+def sqrt_plan(n: int) -> list[int]:
+    """Keep the output at the end of each of round(sqrt(n)) equal segments (not the last)."""
+    k = max(1, round(math.sqrt(n)))
+    return [stop - 1 for _, stop in equal_segments(n, k)[:-1]]
+
+
+def greedy_plan(act_bytes, budget: int) -> list[int]:
+    """Chen et al.'s budget rule: walk the layers, and keep a layer's output as soon as the
+    bytes accumulated since the last kept one exceed `budget`."""
+    kept, run = [], 0
+    for i, a in enumerate(act_bytes):
+        run += int(a)
+        if run > budget:
+            kept.append(i)
+            run = 0
+    return kept
+
+
+# ---------------------------------------------------------------- fast implementations
+
+
+def _cuda_devices(tensors) -> list[int]:
+    return sorted({t.get_device() for t in tensors if t.is_cuda})
+
+
+class CheckpointFunction(torch.autograd.Function):
+    """Forward: run fn without building a graph (Function.forward runs under no_grad), save only
+    the inputs and the RNG state. Backward: restore the RNG state, rerun fn with grad enabled on
+    detached copies of the inputs, and backpropagate through that fresh graph."""
+
+    @staticmethod
+    def forward(ctx, fn, *args):
+        ctx.fn = fn
+        ctx.devices = _cuda_devices(args)
+        ctx.cpu_rng = torch.get_rng_state()
+        ctx.cuda_rng = [torch.cuda.get_rng_state(d) for d in ctx.devices]
+        ctx.save_for_backward(*args)
+        return fn(*args)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        inputs = [x.detach().requires_grad_(x.requires_grad) for x in ctx.saved_tensors]
+        with torch.random.fork_rng(devices=ctx.devices):  # leave the caller's RNG stream alone
+            torch.set_rng_state(ctx.cpu_rng)
+            for device, state in zip(ctx.devices, ctx.cuda_rng):
+                torch.cuda.set_rng_state(state, device)
+            with torch.enable_grad():
+                out = ctx.fn(*inputs)
+        torch.autograd.backward(out, grad_out)  # reaches the parameters fn closes over, too
+        return (None, *(x.grad if x.requires_grad else None for x in inputs))
+
+
+def checkpoint(fn, *args: torch.Tensor) -> torch.Tensor:
+    """fn(*args), keeping only args for the backward pass and recomputing the rest there."""
+    return CheckpointFunction.apply(fn, *args)
+
+
+def checkpoint_sequential(layers, x: torch.Tensor, segments: int) -> torch.Tensor:
+    """The chain of `layers` in `segments` checkpointed segments of (nearly) equal length."""
+    for start, stop in equal_segments(len(layers), segments):
+        x = checkpoint(partial(run_layers, layers[start:stop]), x)
+    return x
+
+
+def checkpoint_plan(layers, x: torch.Tensor, kept) -> torch.Tensor:
+    """The chain of `layers`, keeping the outputs of the layers in `kept` (a plan)."""
+    bounds = [-1, *kept, len(layers) - 1]
+    for i, j in zip(bounds, bounds[1:]):
+        if j > i:
+            x = checkpoint(partial(run_layers, layers[i + 1 : j + 1]), x)
+    return x
+
+
+def min_peak_plan(act_bytes) -> tuple[int, list[int]]:
+    """The minimum of plan_peak over all plans, and one plan that reaches it, in O(n^2).
+
+    With a[1..n] the sizes, a[n+1] = 0 a virtual kept end and S(i, j) = a[i+1] + ... + a[j],
+    R(i) = the smallest peak of the layers after a kept layer i, counted from what is held at i:
+
+        R(n + 1) = 0,   R(i) = min over j in (i, n + 1] of max(S(i, j), a[j] + R(j)),
+
+    and the answer is R(0) (layer 0 is the network's input).
+    """
+    a = [int(v) for v in act_bytes]
+    n = len(a)
+    if n == 0:
+        raise ValueError("act_bytes is empty: there is no layer to plan for")
+    if min(a) < 0:
+        raise ValueError("activation sizes must be non-negative")
+    a = [0, *a, 0]  # 1-based, with the virtual end a[n + 1] = 0
+    prefix = [0] * (n + 2)
+    for k in range(1, n + 2):
+        prefix[k] = prefix[k - 1] + a[k]
+    best = [0] * (n + 2)
+    choice = [n + 1] * (n + 2)
+    for i in range(n, -1, -1):
+        top, arg = None, n + 1
+        for j in range(i + 1, n + 2):
+            cost = max(prefix[j] - prefix[i], a[j] + best[j])
+            if top is None or cost < top:
+                top, arg = cost, j
+        best[i], choice[i] = top, arg
+    plan, j = [], choice[0]
+    while j <= n:
+        plan.append(j - 1)
+        j = choice[j]
+    return best[0], plan
+
+
+# ---------------------------------------------------------------- cases: checkpoint
+
+F64 = np.float64
+
+
+def _ckpt_cases(rng: np.random.Generator) -> list[Case]:
+    r = lambda *shape: rng.standard_normal(shape)  # noqa: E731
+    seed = lambda: np.array(int(rng.integers(0, 2**31)))  # noqa: E731
+    b, d = (int(v) for v in rng.integers(2, 9, 2))
+    t = int(rng.integers(3, 9))
+    return [
+        Case("fn is a two-layer MLP that closes over its weights",
+             ("mlp", r(b, d), r(d, 4 * d) / d**0.5, r(4 * d, d) / d**0.5, r(b, d))),
+        Case("fn takes two inputs that both require grad", ("two", r(b, d), r(b, d), r(d, d) / d**0.5, r(b, d))),
+        Case("one input does not require grad", ("mask", r(b, d), r(b, d), r(d, d) / d**0.5, r(b, d))),
+        Case("one input is an integer index tensor (it cannot require grad)",
+             ("index", r(b + 3, d), rng.integers(0, b + 3, 2 * b), r(d, d) / d**0.5, r(2 * b, d))),
+        Case("fn contains dropout (the recompute must draw the same mask)",
+             ("dropout", r(b, d), r(d, 4 * d) / d**0.5, r(4 * d, d) / d**0.5, r(b, d), seed())),
+        Case("fn is a single-head attention block with a residual",
+             ("attention", r(t, d), r(d, 3 * d) / d**0.5, r(d, d) / d**0.5, r(t, d))),
+    ]
+
+
+def _ckpt_problem(case: Case):
+    """(f, inputs, params, g, seed) on DEVICE in float64: the loss is (f(*inputs) * g).sum()."""
+    kind, *arrays = case.args
+    arrays = [torch.from_numpy(np.asarray(v)).to(DEVICE) for v in arrays]
+    seed = int(arrays.pop()) if str(kind) == "dropout" else 0
+    g = arrays.pop()
+    leaf = lambda v, grad=True: v.clone().requires_grad_(grad)  # noqa: E731
+    kind = str(kind)
+    if kind in ("mlp", "dropout"):
+        x, w1, w2 = arrays
+        w1, w2 = leaf(w1), leaf(w2)
+        p = 0.5 if kind == "dropout" else 0.0
+        f = lambda x: F.dropout(F.gelu(x @ w1), p=p, training=p > 0) @ w2  # noqa: E731
+        return f, [leaf(x)], [w1, w2], g, seed
+    if kind == "two":
+        x, y, w = arrays
+        w = leaf(w)
+        return (lambda x, y: torch.tanh(x @ w) * y + y.sin()), [leaf(x), leaf(y)], [w], g, seed
+    if kind == "mask":
+        x, m, w = arrays
+        w = leaf(w)
+        return (lambda x, m: torch.relu(x @ w) * m), [leaf(x), m.clone()], [w], g, seed
+    if kind == "index":
+        x, idx, w = arrays
+        w = leaf(w)
+        return (lambda x, idx: (x[idx] @ w).sin()), [leaf(x), idx.clone()], [w], g, seed
+    if kind == "attention":
+        x, wqkv, wo = arrays
+        wqkv, wo = leaf(wqkv), leaf(wo)
+
+        def attention(x):  # (T, d)
+            q, k, v = (x @ wqkv).chunk(3, dim=-1)  # (T, d) each
+            scores = q @ k.T / math.sqrt(x.shape[-1])  # (T, T)
+            return x + (scores.softmax(dim=-1) @ v) @ wo  # (T, d)
+
+        return attention, [leaf(x)], [wqkv, wo], g, seed
+    raise ValueError(f"unknown checkpoint case {kind}")
+
+
+def _grads(inputs, params) -> dict:
+    out = {f"grad_input{i}": to_numpy(x.grad) for i, x in enumerate(inputs) if x.requires_grad and x.grad is not None}
+    with_grad = [p for p in params if p.grad is not None]
+    out["params_with_grad"] = np.array(len(with_grad))
+    if len(with_grad) == len(params):
+        out["grad_params"] = to_numpy(torch.cat([p.grad.flatten() for p in params]))
+    return out
+
+
+def _run_checkpoint(fn, case: Case):
+    f, inputs, params, g, seed = _ckpt_problem(case)
+    calls = [0]
+
+    def counted(*args):
+        calls[0] += 1
+        return f(*args)
+
+    log = SavedBytes(exclude=params)
+    torch.manual_seed(seed)
+    with log:
+        out = fn(counted, *inputs)
+        forward_peak, forward_calls = log.peak, calls[0]
+        (out * g).sum().backward()
+    return {"out": to_numpy(out), **_grads(inputs, params), "fn_calls": np.array(calls[0]),
+            "fn_calls_forward": np.array(forward_calls), "forward_saved_bytes": np.array(forward_peak)}
+
+
+def _ref_checkpoint(case: Case):
+    f, inputs, params, g, seed = _ckpt_problem(case)
+    torch.manual_seed(seed)
+    out = f(*inputs)
+    (out * g).sum().backward()
+    return {"out": to_numpy(out), **_grads(inputs, params)}
+
+
+def _input_bytes(case: Case) -> int:
+    """Bytes of the tensors checkpoint is given (the ones it may save)."""
+    kind, *arrays = case.args
+    inputs = arrays[:2] if str(kind) in ("two", "mask", "index") else arrays[:1]
+    return sum(np.asarray(v).nbytes for v in inputs)
+
+
+def _check_checkpoint(case: Case, got, want):
+    if "error" in got:
+        raise AssertionError(f"raises {got['error']}")
+    forward_calls, calls = int(got.get("fn_calls_forward", -1)), int(got.get("fn_calls", -1))
+    if forward_calls != 1:
+        raise AssertionError(f"fn ran {forward_calls} times during the forward pass; run it exactly once there")
+    if calls != 2:
+        raise AssertionError(
+            f"fn ran {calls} times in all; it must run exactly twice: once in the forward pass (no graph) "
+            "and once in the backward pass, to recompute the graph it did not keep")
+    saved, allowed = int(got.get("forward_saved_bytes", -1)), _input_bytes(case)
+    if not 0 <= saved <= allowed:
+        raise AssertionError(
+            f"autograd held {saved} bytes during the forward pass, more than the {allowed} bytes of the "
+            "inputs: run fn without building a graph (Function.forward already runs under no_grad; do not "
+            "re-enable grad there) and save only the inputs")
+    if int(got.get("params_with_grad", 0)) != int(want["params_with_grad"]):
+        raise AssertionError(
+            "the parameters fn closes over got no gradient: backpropagate through the recomputed output "
+            "with torch.autograd.backward(out, grad_out) (torch.autograd.grad w.r.t. the inputs alone "
+            "never reaches them)")
+    hint = (" (fn draws random numbers: restore the RNG state saved in the forward pass before recomputing, "
+            "so dropout draws the same mask)") if "dropout" in case.kind else ""
+    for key, w in want.items():
+        if key == "params_with_grad":
+            continue
+        if key not in got:
+            raise AssertionError(f"produced no {key!r}: every input that requires grad must get a gradient")
+        try:
+            compare(got[key], w, key)
+        except AssertionError as e:
+            raise AssertionError(f"{e}{hint}") from None
+
+
+# ---------------------------------------------------------------- cases: checkpoint_sequential
+
+
+def _seq_cases(rng: np.random.Generator) -> list[Case]:
+    def stack(n, segments, batch=4, width=16):
+        return ("tanh", rng.standard_normal((batch, width)),
+                rng.standard_normal((n, width, width)) / width**0.5, 0.1 * rng.standard_normal((n, width)),
+                rng.standard_normal((batch, width)), np.array(segments))
+
+    n = int(rng.integers(10, 30))
+    k = int(rng.integers(2, n // 2))
+    if n % k == 0:
+        n += 1
+    m = int(rng.integers(2, 40))
+    return [
+        Case("n = 64 equal layers and segments = 8 (peak at most 30% of no checkpointing)", stack(64, 8)),
+        Case("segments = 1", stack(6, 1)),
+        Case("segments = n", stack(7, 7)),
+        Case("n is not divisible by segments (10 layers, 3 segments)", stack(10, 3)),
+        Case(f"n is not divisible by segments ({n} layers, {k} segments)", stack(n, k)),
+        Case("n and segments are random", stack(m, int(rng.integers(1, m + 1)))),
+        Case("segments < 1 or segments > n (raise ValueError)", stack(5, 1)),
+    ]
+
+
+def _seq_problem(case: Case):
+    _, x, weights, biases, g, segments = (np.asarray(v) for v in case.args)
+    n, width = weights.shape[0], weights.shape[1]
+    layers = []
+    for w, b in zip(weights, biases):
+        linear = nn.Linear(width, width).to(device=DEVICE, dtype=torch.float64)
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(w))
+            linear.bias.copy_(torch.from_numpy(b))
+        layers.append(nn.Sequential(linear, nn.Tanh()))
+    segments = int(segments)
+    x = torch.from_numpy(x).to(DEVICE).requires_grad_()
+    g = torch.from_numpy(g).to(DEVICE)
+    params = [p for layer in layers for p in layer.parameters()]
+    return layers, x, g, segments, params
+
+
+BAD_SEGMENTS = (0, -1, "n + 1")
+
+
+def _run_sequential(fn, case: Case):
+    layers, x, g, segments, params = _seq_problem(case)
+    if "raise" in case.kind:
+        raised = []
+        for s in BAD_SEGMENTS:
+            s = len(layers) + 1 if s == "n + 1" else s
+            try:
+                fn(layers, x, s)
+                raised.append(f"returned for segments = {s}")
+            except Exception as e:
+                raised.append(type(e).__name__)
+        return {"raised": np.array(raised)}
+    # Grade this exercise alone: the learner's function runs with the known-good checkpoint in
+    # place of the one from exercise 1, so a mistake there is not counted twice.
+    namespace = getattr(fn, "__globals__", {})
+    before = namespace.get("checkpoint", _MISSING)
+    namespace["checkpoint"] = checkpoint
+    log = SavedBytes(exclude=params)
+    try:
+        with log:
+            out = fn(layers, x, segments)
+            (out * g).sum().backward()
+    finally:
+        if before is _MISSING:
+            namespace.pop("checkpoint", None)
+        else:
+            namespace["checkpoint"] = before
+    return {"out": to_numpy(out), "grad_x": to_numpy(x.grad), **_grads([], params),
+            "peak_saved_bytes": np.array(log.peak)}
+
+
+_MISSING = object()
+
+
+def _ref_sequential(case: Case):
+    if "raise" in case.kind:
+        return {"raised": np.array(["ValueError"] * len(BAD_SEGMENTS))}
+    layers, x, g, _, params = _seq_problem(case)
+    log = SavedBytes(exclude=params)
+    with log:
+        out = run_layers(layers, x)
+        (out * g).sum().backward()
+    return {"out": to_numpy(out), "grad_x": to_numpy(x.grad), **_grads([], params),
+            "plain_peak": np.array(log.peak)}
+
+
+def _check_sequential(case: Case, got, want):
+    if "raise" in case.kind:
+        if "error" in got:
+            raise AssertionError(f"raises {got['error']}")
+        for s, g in zip(BAD_SEGMENTS, got.get("raised", [])):
+            if str(g) != "ValueError":
+                raise AssertionError(f"segments = {s} should raise ValueError (a chain of n layers has 1 to n "
+                                     f"segments); got: {g}")
+        return
+    if "error" in got:
+        raise AssertionError(f"raises {got['error']}")
+    for key in ("out", "grad_x", "grad_params"):
+        if key not in got:
+            raise AssertionError(f"produced no {key!r}: every parameter of every layer must get a gradient")
+        try:
+            compare(got[key], want[key], key)
+        except AssertionError as e:
+            raise AssertionError(f"{e} (every layer must run exactly once per pass, in order; when n is not a "
+                                 "multiple of segments the last layers still belong to a segment)") from None
+    _, x, weights, *_ = case.args
+    n = len(weights)
+    segments = int(case.args[-1])
+    unit = np.asarray(x).nbytes  # one layer's output
+    peak = int(got.get("peak_saved_bytes", -1))
+    bound = (math.ceil(n / segments) + segments + 2) * unit
+    if not 0 <= peak <= bound:
+        raise AssertionError(
+            f"autograd held up to {peak} bytes; with {segments} checkpointed segments of about n/segments layers "
+            f"the peak is at most (ceil(n/segments) + segments + 2) layer outputs = {bound} bytes: run each "
+            "segment through checkpoint so that only segment inputs are kept")
+    if "30%" in case.kind and peak > 0.3 * int(want["plain_peak"]):
+        raise AssertionError(f"autograd held up to {peak} bytes, more than 30% of what the same stack holds "
+                             "without checkpointing")
+
+
+# ---------------------------------------------------------------- cases: min_peak_plan
+
+
+def _plan_cases(rng: np.random.Generator) -> list[Case]:
+    small = [Case(f"n = {n} (compared with the best of all 2^n plans)", (rng.integers(0, 100, n),))
+             for n in (1, 2, 3, 5, *rng.integers(6, 13, 4))]
+    sizes = lambda n, hi: rng.integers(1, hi, n)  # noqa: E731
+    spike = rng.integers(1, 10, 11)
+    spike[int(rng.integers(0, 11))] = 1000
+    return [
+        *small,
+        Case("n = 12 with sizes of up to 10^9 bytes", (rng.integers(0, 10**9, 12),)),
+        Case("one layer is 100 times larger than the others", (spike,)),
+        Case("all sizes are equal (n = 16)", (np.full(16, 7),)),
+        Case("some sizes are zero", (np.where(rng.random(12) < 0.4, 0, rng.integers(1, 50, 12)),)),
+        Case("n = 100, random sizes", (sizes(100, 1000),)),
+        Case("n = 500, random sizes (the work must stay O(n^2))", (sizes(500, 10**6),)),
+        Case("act_bytes is empty (raise ValueError)", (np.zeros(0, np.int64),)),
+        Case("a size is negative (raise ValueError)", (np.array([3, -1, 4]),)),
+    ]
+
+
+def work_budget(n: int) -> int:
+    """Python lines a quadratic programme may run for n layers: 10 n^2 + 10^4, several times what
+    a plain double loop needs (about 1.5 n^2), far below what a cubic or exponential one runs at
+    n = 500."""
+    return 10 * n * n + 10_000
+
+
+class _WorkExceeded(Exception):
+    pass
+
+
+def _count_lines(fn, args, budget: int):
+    """(result, lines): fn(*args), counting the lines Python runs in functions of fn's module
+    (the learner's notebook), and stopping it once `budget` is passed."""
+    home = getattr(fn, "__globals__", None)
+    lines = [0]
+
+    def local(frame, event, arg):
+        if event == "line":
+            lines[0] += 1
+            if lines[0] > budget:
+                raise _WorkExceeded()
+        return local
+
+    def on_call(frame, event, arg):
+        return local if home is None or frame.f_globals is home else None
+
+    previous = sys.gettrace()
+    sys.settrace(on_call)
+    try:
+        result = fn(*args)
+    except _WorkExceeded:
+        result = None
+    finally:
+        sys.settrace(previous)
+    return result, lines[0]
+
+
+def _run_plan(fn, case: Case):
+    act = [int(v) for v in case.args[0]]
+    if "raise" in case.kind:
+        try:
+            return {"raised": np.array(f"returned {fn(act)!r}"[:200])}
+        except Exception as e:
+            return {"raised": np.array(type(e).__name__)}
+    result, lines = _count_lines(fn, (list(act),), work_budget(len(act)))
+    if result is None:
+        return {"work": np.array(lines)}
+    peak, plan = result
+    return {"peak": np.array(int(peak), dtype=np.int64), "plan": np.array([int(k) for k in plan], dtype=np.int64),
+            "work": np.array(lines)}
+
+
+def _ref_plan(case: Case):
+    act = [int(v) for v in case.args[0]]
+    if "raise" in case.kind:
+        return {"raised": np.array("ValueError")}
+    peak = brute_force_plan(act)[0] if len(act) <= 12 else min_peak_plan(act)[0]
+    return {"peak": np.array(peak, dtype=np.int64)}
+
+
+def _check_plan(case: Case, got, want):
+    if "error" in got:
+        raise AssertionError(f"raises {got['error']}")
+    if "raise" in case.kind:
+        if str(got.get("raised")) != "ValueError":
+            raise AssertionError(f"should raise ValueError; got: {got.get('raised')}")
+        return
+    act = [int(v) for v in case.args[0]]
+    n = len(act)
+    work = int(got.get("work", 0))
+    if work > work_budget(n):
+        raise AssertionError(
+            f"stopped after {work_budget(n)} Python lines (10 n^2 + 10^4 for n = {n}): a dynamic programme over "
+            "(kept layer, next kept layer) pairs does O(n^2) work; do not enumerate plans or recompute span "
+            "sums in a Python loop")
+    if "peak" not in got or "plan" not in got:
+        raise AssertionError("returned no (peak, plan) pair")
+    plan = [int(k) for k in np.asarray(got["plan"]).ravel()]
+    if any(k < 0 or k >= n for k in plan) or any(x >= y for x, y in zip(plan, plan[1:])):
+        raise AssertionError("the plan must be a sorted list of distinct layer indices in [0, n)")
+    peak, best = int(got["peak"]), int(want["peak"])
+    if peak < best:
+        raise AssertionError("the peak you return is lower than any plan can reach: count the span being "
+                             "recomputed on top of the kept outputs that are still held")
+    if peak > best:
+        raise AssertionError("the peak you return is not the minimum: some other plan has a lower peak")
+    if plan_peak(act, plan) != peak:
+        raise AssertionError("the plan you return does not reach the peak you return (evaluate it with the "
+                             "peak formula: kept outputs up to the span, plus the span recomputed)")
+
+
+EXERCISES = {
+    "checkpoint": Exercise(
+        "checkpoint", _ckpt_cases, _run_checkpoint, _ref_checkpoint, _check_checkpoint,
+        forbidden=frozenset({"checkpoint", "saved_tensors_hooks"}),
+        why="write the recomputation yourself, on your own torch.autograd.Function, not with "
+            "torch.utils.checkpoint or saved-tensor hooks.",
+    ),
+    "checkpoint_sequential": Exercise(
+        "checkpoint_sequential", _seq_cases, _run_sequential, _ref_sequential, _check_sequential,
+        forbidden=frozenset({"checkpoint_sequential", "utils"}),
+        why="cut the layers into segments yourself and run each through your `checkpoint`.",
+    ),
+    "min_peak_plan": Exercise("min_peak_plan", _plan_cases, _run_plan, _ref_plan, _check_plan),
+}
+
+
+# ---------------------------------------------------------------- benchmark (make bench)
+
+
+class Block(nn.Module):
+    """A GPT-style pre-norm block: causal self-attention and a 4x MLP, each with a residual."""
+
+    def __init__(self, d: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+        self.fc, self.out = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
+
+    def forward(self, x):  # (B, T, d)
+        b, t, d = x.shape
+        q, k, v = self.qkv(self.ln1(x)).view(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, H, T, D)
+        x = x + self.proj(y.transpose(1, 2).reshape(b, t, d))
+        return x + self.out(F.gelu(self.fc(self.ln2(x))))
+
+
+def bench(timer, cuda: bool) -> dict:
+    """A GPT-style stack trained one step three ways: no checkpointing, one segment per layer,
+    and round(sqrt(n)) segments. Peak bytes (CUDA: max_memory_allocated, which includes weights
+    and gradients; always: the saved-activation peak) and median step time."""
+    n, d, heads, batch, seq = (24, 1024, 16, 8, 1024) if cuda else (8, 64, 4, 2, 64)
+    dtype = torch.bfloat16 if cuda else torch.float32
+    torch.manual_seed(0)
+    layers = [Block(d, heads).to(device=DEVICE, dtype=dtype) for _ in range(n)]
+    params = [p for layer in layers for p in layer.parameters()]
+    x = torch.randn(batch, seq, d, device=DEVICE, dtype=dtype, requires_grad=True)
+    modes = {0: lambda: run_layers(layers, x), n: lambda: checkpoint_sequential(layers, x, n)}
+    k = max(1, round(math.sqrt(n)))
+    modes[k] = lambda: checkpoint_sequential(layers, x, k)
+
+    def step(forward):
+        for p in params:
+            p.grad = None
+        forward().float().square().mean().backward()
+
+    rows = {"config": f"{n} blocks, d={d}, {heads} heads, batch {batch} x {seq} tokens, {str(dtype)[6:]}",
+            "segments": [], "saved_peak_bytes": [], "allocated_peak_bytes": [], "step_seconds": []}
+    for segments, forward in modes.items():
+        log = SavedBytes(exclude=params)
+        if cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        with log:
+            step(forward)
+        rows["segments"].append(segments)
+        rows["saved_peak_bytes"].append(log.peak)
+        rows["allocated_peak_bytes"].append(torch.cuda.max_memory_allocated() if cuda else float("nan"))
+        rows["step_seconds"].append(timer(lambda: step(forward)))
+    return rows

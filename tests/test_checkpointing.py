@@ -1,0 +1,506 @@
+"""Chapter 06 references: the measuring tool counts what autograd really saves, checkpointing
+agrees with plain autograd, the peak model predicts the measured peak to the byte, the dynamic
+programme is the brute-force optimum, and every check fails when it should, without showing the
+expected values."""
+import math
+import re
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from autograder import notebooks, verifier
+from autograder.exercise import Case
+from autograder.reference import checkpointing as C
+
+F64 = torch.float64
+
+
+def _stack(widths, seed=0):
+    """Linear + tanh layers mapping widths[i] -> widths[i + 1], float64."""
+    torch.manual_seed(seed)
+    return [nn.Sequential(nn.Linear(a, b), nn.Tanh()).to(F64) for a, b in zip(widths, widths[1:])]
+
+
+def _params(layers):
+    return [p for layer in layers for p in layer.parameters()]
+
+
+def _grads(x, params):
+    return [t.grad.clone() for t in (x, *params)]
+
+
+def _zero(x, params):
+    for t in (x, *params):
+        t.grad = None
+
+
+# ---------------------------------------------------------------- the measuring tool
+
+def test_saved_bytes_counts_each_layer_output_once_and_returns_to_zero():
+    layers = _stack([16] * 9)  # 8 layers
+    x = torch.randn(4, 16, dtype=F64, requires_grad=True)
+    log = C.SavedBytes(exclude=_params(layers))
+    with log:
+        C.run_layers(layers, x).sum().backward()
+    unit = 4 * 16 * 8
+    assert log.peak == 9 * unit, "x plus one output per layer: tanh's result is also the next linear's input"
+    assert log.live == 0 and log.timeline[-1] == 0, "everything saved is freed by the end of backward"
+    assert max(log.timeline) == log.peak
+
+
+def test_saved_bytes_counts_parameters_unless_excluded():
+    layer = nn.Linear(8, 8).to(F64)
+    x = torch.randn(2, 8, dtype=F64, requires_grad=True)
+    with C.SavedBytes() as everything:
+        layer(x).sum().backward()
+    with C.SavedBytes(exclude=layer.parameters()) as activations:
+        layer(x).sum().backward()
+    assert activations.peak == 2 * 8 * 8, "the input only"
+    assert everything.peak == activations.peak + 8 * 8 * 8, "the weight (seen through a transposed view) is counted once"
+
+
+def test_saved_bytes_marks_and_reset_peak():
+    x = torch.randn(100, dtype=F64, requires_grad=True)
+    log = C.SavedBytes()
+    with log:
+        y = x.exp()  # saves its result
+        log.mark("forward done")
+        log.reset_peak()
+        y.sum().backward()
+    assert log.marks["forward done"] == 1 and log.peak == 800
+
+
+# ---------------------------------------------------------------- checkpoint
+
+def _mlp_problem(seed=0, p=0.0):
+    g = torch.Generator().manual_seed(seed)
+    w1 = torch.randn(6, 24, dtype=F64, generator=g).requires_grad_()
+    w2 = torch.randn(24, 6, dtype=F64, generator=g).requires_grad_()
+    x = torch.randn(5, 6, dtype=F64, generator=g).requires_grad_()
+    return (lambda x: F.dropout(torch.tanh(x @ w1), p=p, training=p > 0) @ w2), x, [w1, w2]
+
+
+@pytest.mark.parametrize("p", [0.0, 0.5])
+def test_checkpoint_matches_plain_autograd(p):
+    f, x, params = _mlp_problem(p=p)
+    torch.manual_seed(3)
+    f(x).sum().backward()
+    want = _grads(x, params)
+    _zero(x, params)
+    torch.manual_seed(3)
+    C.checkpoint(f, x).sum().backward()
+    for got, w in zip(_grads(x, params), want):
+        torch.testing.assert_close(got, w, rtol=1e-12, atol=1e-12)
+
+
+def test_checkpoint_saves_only_inputs_and_runs_fn_twice():
+    f, x, params = _mlp_problem()
+    calls = []
+    log = C.SavedBytes(exclude=params)
+    with log:
+        y = C.checkpoint(lambda x: calls.append(1) or f(x), x)
+        assert log.peak == x.numel() * 8 and len(calls) == 1
+        y.sum().backward()
+    assert len(calls) == 2 and log.live == 0
+
+
+def test_checkpoint_leaves_the_callers_rng_stream_alone():
+    f, x, _ = _mlp_problem(p=0.5)
+    torch.manual_seed(7)
+    y = C.checkpoint(f, x)
+    after_forward = torch.get_rng_state()
+    y.sum().backward()
+    assert torch.equal(torch.get_rng_state(), after_forward)
+
+
+# ---------------------------------------------------------------- checkpoint_sequential and the peak model
+
+@pytest.mark.parametrize("n,segments", [(1, 1), (10, 3), (10, 4), (12, 12), (13, 5)])
+def test_checkpoint_sequential_matches_plain_autograd(n, segments):
+    layers = _stack([8] * (n + 1), seed=n)
+    params = _params(layers)
+    x = torch.randn(3, 8, dtype=F64, requires_grad=True)
+    C.run_layers(layers, x).square().sum().backward()
+    want = _grads(x, params)
+    _zero(x, params)
+    C.checkpoint_sequential(layers, x, segments).square().sum().backward()
+    for got, w in zip(_grads(x, params), want):
+        torch.testing.assert_close(got, w, rtol=1e-12, atol=1e-12)
+
+
+def test_equal_segments_cover_every_layer_and_refuse_bad_counts():
+    for n in range(1, 30):
+        for k in range(1, n + 1):
+            bounds = C.equal_segments(n, k)
+            sizes = [b - a for a, b in bounds]
+            assert bounds[0][0] == 0 and bounds[-1][1] == n and max(sizes) - min(sizes) <= 1
+            assert all(s == t for (_, s), (t, _) in zip(bounds, bounds[1:]))
+    for bad in (0, -1, 6):
+        with pytest.raises(ValueError):
+            C.equal_segments(5, bad)
+
+
+def test_peak_model_predicts_the_measured_peak_exactly():
+    """Non-uniform widths, random plans: measured live saved bytes = plan_peak + the input."""
+    rng = np.random.default_rng(0)
+    for trial in range(25):
+        n = int(rng.integers(1, 11))
+        widths = [int(w) for w in rng.integers(1, 40, n + 1)]
+        layers = _stack(widths, seed=trial)
+        x = torch.randn(2, widths[0], dtype=F64, requires_grad=True)
+        act = [2 * w * 8 for w in widths[1:]]  # bytes of each layer's output
+        kept = sorted(int(k) for k in rng.choice(n, int(rng.integers(0, n + 1)), replace=False))
+        log = C.SavedBytes(exclude=_params(layers))
+        with log:
+            C.checkpoint_plan(layers, x, kept).sum().backward()
+        assert log.peak == C.plan_peak(act, kept) + x.numel() * 8, (widths, kept)
+
+
+def test_sqrt_n_segments_cut_the_peak_to_a_quarter_for_64_layers():
+    layers = _stack([16] * 65)
+    x = torch.randn(4, 16, dtype=F64, requires_grad=True)
+    peaks = {}
+    for k in (None, 8):
+        log = C.SavedBytes(exclude=_params(layers))
+        with log:
+            out = C.run_layers(layers, x) if k is None else C.checkpoint_sequential(layers, x, k)
+            out.sum().backward()
+        peaks[k] = log.peak
+    unit = 4 * 16 * 8
+    assert peaks[None] == 65 * unit and peaks[8] == (1 + 7 + 8) * unit  # x + 7 kept + one segment
+
+
+# ---------------------------------------------------------------- the plan
+
+def test_plan_peak_extremes_and_a_hand_example():
+    a = [3, 1, 4, 1, 5]
+    assert C.plan_peak(a, []) == C.plan_peak(a, range(5)) == sum(a)
+    # keep layer 2: span (-1, 2] = 3 + 1 + 4 = 8; span (2, 4] = 4 held + 1 + 5 = 10
+    assert C.plan_peak(a, [2]) == 10
+    with pytest.raises(ValueError):
+        C.plan_peak(a, [2, 1])
+    with pytest.raises(ValueError):
+        C.plan_peak(a, [5])
+
+
+@pytest.mark.parametrize("n", range(1, 13))
+def test_dynamic_programme_equals_brute_force(n):
+    rng = np.random.default_rng(n)
+    trials = 40 if n <= 8 else 6
+    for _ in range(trials):
+        high = int(rng.choice([3, 20, 10**9]))
+        a = [int(v) for v in rng.integers(0, high, n)]
+        peak, plan = C.min_peak_plan(a)
+        assert peak == C.brute_force_plan(a)[0], a
+        assert C.plan_peak(a, plan) == peak, (a, plan)
+
+
+def test_dynamic_programme_on_equal_layers_is_about_sqrt_2n():
+    """Span t is processed while t kept outputs are held, so its length can be L - t: the best
+    peak L is the smallest with L + (L - 1) + ... + 1 >= n, about sqrt(2n), below 2 sqrt(n)."""
+    for n in (1, 2, 16, 64, 100, 300):
+        peak, plan = C.min_peak_plan([1] * n)
+        assert peak == next(L for L in range(1, n + 1) if L * (L + 1) // 2 >= n)
+        assert peak <= C.plan_peak([1] * n, C.sqrt_plan(n)) <= 2 * math.sqrt(n) + 1
+
+
+def test_dynamic_programme_beats_or_ties_the_heuristics():
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        a = [int(v) for v in rng.integers(1, 1000, int(rng.integers(5, 60)))]
+        peak, _ = C.min_peak_plan(a)
+        greedy = min(C.plan_peak(a, C.greedy_plan(a, b)) for b in range(0, sum(a) + 1, max(1, sum(a) // 200)))
+        assert peak <= greedy and peak <= C.plan_peak(a, C.sqrt_plan(len(a)))
+
+
+def test_min_peak_plan_refuses_bad_input():
+    for bad in ([], [1, -2, 3]):
+        with pytest.raises(ValueError):
+            C.min_peak_plan(bad)
+
+
+def test_notebook_plan_peak_is_the_reference_formula():
+    """The exercise notebook carries its own copy of plan_peak; it must be the same function."""
+    source = next(c.source for c in notebooks.source_notebook("06-checkpointing").cells
+                  if c.cell_type == "code" and c.source.startswith("def plan_peak"))
+    namespace = {}
+    exec(source.split("\nprint(")[0], namespace)
+    rng = np.random.default_rng(2)
+    for _ in range(200):
+        n = int(rng.integers(1, 10))
+        a = [int(v) for v in rng.integers(0, 50, n)]
+        kept = sorted(int(k) for k in rng.choice(n, int(rng.integers(0, n + 1)), replace=False))
+        assert namespace["plan_peak"](a, kept) == C.plan_peak(a, kept)
+
+
+# ---------------------------------------------------------------- exercises: cases, checks and what they say
+
+REFERENCES = {"checkpoint": C.checkpoint, "checkpoint_sequential": C.checkpoint_sequential,
+              "min_peak_plan": C.min_peak_plan}
+
+
+@pytest.mark.parametrize("name", list(C.EXERCISES))
+def test_reference_passes_its_own_checks(name):
+    ex = C.EXERCISES[name]
+    for case in ex.cases(np.random.default_rng(11)):
+        ex.check(case, ex.run(REFERENCES[name], case), ex.reference(case))
+
+
+@pytest.mark.parametrize("name", list(C.EXERCISES))
+def test_cases_are_deterministic_per_seed(name):
+    ex = C.EXERCISES[name]
+    one, two = ex.cases(np.random.default_rng(5)), ex.cases(np.random.default_rng(5))
+    assert [c.kind for c in one] == [c.kind for c in two]
+    for c1, c2 in zip(one, two):
+        for x, y in zip(c1.args, c2.args):
+            np.testing.assert_array_equal(x, y)
+
+
+def _first_failure(name, fn, seed=11):
+    ex = C.EXERCISES[name]
+    for case in ex.cases(np.random.default_rng(seed)):
+        got = verifier._run(ex, fn, case)
+        want = ex.reference(case)
+        try:
+            ex.check(case, got, want)
+        except AssertionError as e:
+            return case, str(e), want
+    return None, None, None
+
+
+class _NoRng(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, fn, *args):
+        ctx.fn = fn
+        ctx.save_for_backward(*args)
+        return fn(*args)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        inputs = [a.detach().requires_grad_(a.requires_grad) for a in ctx.saved_tensors]
+        with torch.enable_grad():
+            out = ctx.fn(*inputs)
+        torch.autograd.backward(out, grad_out)
+        return (None, *(a.grad if a.requires_grad else None for a in inputs))
+
+
+def _no_rng(fn, *args):
+    return _NoRng.apply(fn, *args)
+
+
+def _plain(fn, *args):
+    return fn(*args)
+
+
+def _three_times(fn, *args):
+    fn(*args)
+    return C.checkpoint(fn, *args)
+
+
+class _SavesAll(_NoRng):
+    @staticmethod
+    def forward(ctx, fn, *args):
+        ctx.fn = fn
+        ctx.save_for_backward(*args)
+        with torch.enable_grad():  # a graph with every intermediate, kept alive on ctx
+            ctx.kept = fn(*[a.detach().requires_grad_(a.is_floating_point()) for a in args])
+        return ctx.kept.detach()
+
+
+def _saves_everything(fn, *args):
+    return _SavesAll.apply(fn, *args)
+
+
+class _NoParams(_NoRng):
+    @staticmethod
+    def backward(ctx, grad_out):
+        inputs = [a.detach().requires_grad_(a.requires_grad) for a in ctx.saved_tensors]
+        with torch.enable_grad():
+            out = ctx.fn(*inputs)
+        grads = iter(torch.autograd.grad(out, [a for a in inputs if a.requires_grad], grad_out))
+        return (None, *(next(grads) if a.requires_grad else None for a in inputs))
+
+
+def _no_params(fn, *args):
+    return _NoParams.apply(fn, *args)
+
+
+@pytest.mark.parametrize("fn,kind,message", [
+    (_no_rng, "dropout", "restore the RNG state"),
+    (_plain, "", "fn ran 1 times in all"),
+    (_three_times, "", "fn ran 2 times during the forward pass"),
+    (_saves_everything, "", "more than the"),
+    (_no_params, "", "parameters fn closes over got no gradient"),
+])
+def test_checkpoint_checks_fail_with_a_lesson(fn, kind, message):
+    case, text, _ = _first_failure("checkpoint", fn)
+    assert case is not None and kind in case.kind and message in text, (case and case.kind, text)
+
+
+def _seq_skips_tail(layers, x, segments):
+    if not 1 <= segments <= len(layers):
+        raise ValueError
+    size = len(layers) // segments
+    for t in range(segments):
+        x = C.checkpoint(lambda h, s=layers[t * size:(t + 1) * size]: C.run_layers(s, h), x)
+    return x
+
+
+def _seq_plain(layers, x, segments):
+    if not 1 <= segments <= len(layers):
+        raise ValueError
+    return C.run_layers(layers, x)
+
+
+def _seq_clamps(layers, x, segments):
+    return C.checkpoint_sequential(layers, x, min(max(segments, 1), len(layers)))
+
+
+def _seq_uses_global_checkpoint(layers, x, segments):
+    if not 1 <= segments <= len(layers):
+        raise ValueError
+    for a, b in C.equal_segments(len(layers), segments):
+        x = checkpoint(lambda h, s=layers[a:b]: C.run_layers(s, h), x)  # noqa: F821  (injected)
+    return x
+
+
+@pytest.mark.parametrize("fn,kind,message", [
+    (_seq_skips_tail, "not divisible", "every layer must run"),
+    (_seq_plain, "30%", "autograd held up to"),
+    (_seq_clamps, "raise", "should raise ValueError"),
+])
+def test_checkpoint_sequential_checks_fail_with_a_lesson(fn, kind, message):
+    case, text, _ = _first_failure("checkpoint_sequential", fn)
+    assert case is not None and kind in case.kind and message in text, (case and case.kind, text)
+
+
+def test_checkpoint_sequential_is_graded_with_the_reference_checkpoint():
+    """A global `checkpoint` that saves everything (a broken exercise 1) does not cost exercise 2,
+    and the learner's module is left as it was."""
+    globals()["checkpoint"] = _saves_everything
+    try:
+        case, text, _ = _first_failure("checkpoint_sequential", _seq_uses_global_checkpoint)
+        assert case is None, text
+        assert globals()["checkpoint"] is _saves_everything
+    finally:
+        del globals()["checkpoint"]
+    assert "checkpoint" not in globals()
+
+
+def _plan_kept_only(act):
+    return 0, []
+
+
+def _plan_no_raise(act):
+    return (0, []) if not act or min(act) < 0 else C.min_peak_plan(act)
+
+
+def _plan_sqrt(act):
+    plan = C.sqrt_plan(len(act))
+    return C.plan_peak(act, plan), plan
+
+
+def _plan_lies(act):
+    peak, plan = C.min_peak_plan(act)
+    return peak, [] if plan else [0]
+
+
+def _plan_brute(act):
+    if not act or min(act) < 0:
+        raise ValueError
+    return C.brute_force_plan(act) if len(act) <= 12 else _plan_brute_large(act)
+
+
+def _plan_brute_large(act):
+    best = None
+    for r in range(len(act) + 1):
+        for kept in __import__("itertools").combinations(range(len(act)), r):
+            peak = sum(act[k] for k in kept)
+            best = peak if best is None else min(best, peak)
+    return best, []
+
+
+def _plan_cubic(act):
+    """The right recurrence, but each span summed by a Python loop: O(n^3) lines."""
+    if not act or min(act) < 0:
+        raise ValueError
+    n = len(act)
+    a = [0, *act, 0]
+    best, nxt = [0] * (n + 2), [n + 1] * (n + 2)
+    for i in range(n, -1, -1):
+        top = None
+        for j in range(i + 1, n + 2):
+            span = 0
+            for k in range(i + 1, j + 1):
+                span += a[k]
+            cost = max(span, a[j] + best[j])
+            if top is None or cost < top:
+                top, nxt[i] = cost, j
+        best[i] = top
+    plan, j = [], nxt[0]
+    while j <= n:
+        plan.append(j - 1)
+        j = nxt[j]
+    return best[0], plan
+
+
+@pytest.mark.parametrize("fn,kind,message", [
+    (_plan_kept_only, "n = ", "lower than any plan can reach"),
+    (_plan_sqrt, "", "not the minimum"),
+    (_plan_lies, "", "does not reach the peak"),
+    (_plan_no_raise, "raise", "should raise ValueError"),
+    (_plan_cubic, "random sizes", "Python lines"),
+])
+def test_min_peak_plan_checks_fail_with_a_lesson(fn, kind, message):
+    case, text, want = _first_failure("min_peak_plan", fn)
+    assert case is not None and kind in case.kind and message in text, (case and case.kind, text)
+    if "peak" in want and int(want["peak"]) > 9:
+        assert str(int(want["peak"])) not in text, "a message must not show the expected peak"
+
+
+def test_work_budget_stops_exponential_search_quickly():
+    import time
+
+    case = Case("n = 500", (np.ones(500, dtype=np.int64),))
+    start = time.perf_counter()
+    got = C.EXERCISES["min_peak_plan"].run(_plan_brute_large, case)
+    assert int(got["work"]) > C.work_budget(500) and "peak" not in got
+    assert time.perf_counter() - start < 30
+
+
+def test_line_count_is_only_the_learners_module():
+    # the reference's own DP, counted in its own module, stays far inside the budget at n = 500
+    result, lines = C._count_lines(C.min_peak_plan, ([1] * 500,), C.work_budget(500))
+    assert result is not None and lines < 0.25 * C.work_budget(500)
+
+
+def test_verify_records_and_the_grader_agrees(tmp_path, monkeypatch):
+    monkeypatch.setenv(verifier.SEED_VAR, "4321")
+    monkeypatch.setenv(verifier.RECORD_VAR, str(tmp_path))
+    for name, fn in REFERENCES.items():
+        verifier.verify("06-checkpointing", name, fn)
+        assert verifier.check_record("06-checkpointing", name, 4321, tmp_path / f"{name}.npz") is None
+
+
+def test_forbidden_names_catch_torch_utils_checkpoint():
+    from autograder import forbidden
+
+    names = C.EXERCISES["checkpoint"].forbidden
+    assert forbidden.uses("from torch.utils.checkpoint import checkpoint as ck", set(names))
+    assert forbidden.uses("y = torch.utils.checkpoint.checkpoint(f, x)", set(names))
+    assert forbidden.uses("with torch.autograd.graph.saved_tensors_hooks(p, u): pass", set(names))
+    assert not forbidden.uses("class CheckpointFunction:\n    pass\ndef checkpoint(fn, *args):\n    return 1", set(names))
+    seq = set(C.EXERCISES["checkpoint_sequential"].forbidden)
+    assert forbidden.uses("from torch.utils.checkpoint import checkpoint_sequential", seq)
+    assert not forbidden.uses("x = checkpoint(f, x)", seq)
+
+
+def test_bench_runs_on_the_cpu():
+    rows = C.bench(lambda fn: (fn(), 0.0)[1], cuda=False)
+    n = len(rows["segments"])
+    assert n == 3 and all(len(rows[k]) == n for k in ("saved_peak_bytes", "step_seconds"))
+    assert rows["saved_peak_bytes"][0] > rows["saved_peak_bytes"][2] > 0
+    assert re.search(r"\d+ blocks", rows["config"])
