@@ -38,7 +38,7 @@ def bench(slug: str) -> dict | None:
     figures = module.bench(timer, CUDA)
     print(f"{slug} on {describe()}:")
     for key, values in figures.items():
-        shown = values if isinstance(values, str) else " ".join(f"{v:.4g}" for v in values)
+        shown = " ".join(f"{v:.4g}" for v in values) if isinstance(values, (list, tuple)) else values
         print(f"  {key:>20}: {shown}")
     if not CUDA:
         print("  (CPU: printed only; book/data is written on a CUDA device)")

@@ -59,17 +59,21 @@ def reachable(fn) -> list[types.FunctionType]:
 
 
 def uses(source: str, names: set[str]) -> list[tuple[str, int]]:
-    """(name, line) for every use of a forbidden name in source: a call, attribute or import."""
+    """(name, line) for every use of a forbidden name in source: a call, attribute or import.
+    An entry written ".name" matches only an attribute (`F.name`), so an exercise can refuse
+    torch's function while the learner calls their own function of the same name."""
+    attributes = {n.lstrip(".") for n in names}
+    bare = {n for n in names if not n.startswith(".")}
     found = []
     for node in ast.walk(ast.parse(textwrap.dedent(source))):
-        if isinstance(node, ast.Name) and node.id in names:
+        if isinstance(node, ast.Name) and node.id in bare:
             found.append((node.id, node.lineno))
-        elif isinstance(node, ast.Attribute) and node.attr in names:
+        elif isinstance(node, ast.Attribute) and node.attr in attributes:
             found.append((node.attr, node.lineno))
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             modules = [a.name for a in node.names] + ([node.module] if getattr(node, "module", None) else [])
             for m in modules:
-                if m.split(".")[0] in names or m.split(".")[-1] in names:
+                if m.split(".")[0] in bare or m.split(".")[-1] in bare:
                     found.append((m, node.lineno))
     return found
 

@@ -167,3 +167,9 @@ def _softmax_helper(x):
 def test_forbidden_call_is_found_in_a_class_method_helper():
     with pytest.raises(AssertionError, match="_softmax_helper uses `softmax`"):
         forbidden.check(_Attention, {"softmax"}, "write it yourself")
+
+
+def test_a_dotted_entry_refuses_only_the_attribute():
+    source = "def mha(x):\n    return scaled_dot_product_attention(x)\n"
+    assert forbidden.uses(source, {".scaled_dot_product_attention"}) == []
+    assert forbidden.uses("F.scaled_dot_product_attention(q, k, v)", {".scaled_dot_product_attention"})
