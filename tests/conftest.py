@@ -3,6 +3,7 @@
 A "solved" notebook is notebooks.solved_notebook: the release with the source's solutions in it.
 """
 import copy
+import os
 import re
 import subprocess
 import sys
@@ -14,6 +15,9 @@ import pytest
 from autograder import chapters, notebooks
 
 ROOT = chapters.ROOT
+# nbgrader's Gradebook runs `alembic` from this environment's bin/, which `make test` does not put
+# on PATH (it calls .venv/bin/python directly)
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 
 
 def release(slug: str) -> nbformat.NotebookNode:
