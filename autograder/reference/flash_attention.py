@@ -1,0 +1,885 @@
+"""Chapter 04: FlashAttention.
+
+Spec: attention as three textbook lines (scores, softmax, weighted sum) computed in float64, its
+logsumexp, and its gradients by autograd through those lines. Fast: Triton forward and backward
+kernels in the FlashAttention-2 arrangement (one program per query block for the forward and for
+dQ, one per key/value block for dK and dV), which compile for CUDA and run in Triton's
+interpreter on a CPU.
+
+Every exercise's run also watches the torch ops the learner's function executes (a
+TorchDispatchMode, `OpRecorder`): the largest tensor an op reads or writes, the bytes of fresh
+allocations, and how many Triton kernels were launched. Those are outputs like any other, so the
+grader's own re-check enforces "no N x N intermediate" without trusting the learner's process.
+"""
+import math
+import weakref
+
+import numpy as np
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from autograder.device import CUDA, DEVICE
+import triton  # noqa: E402  (after autograder.device, always)
+import triton.language as tl  # noqa: E402
+
+from autograder.exercise import Case, Exercise, check_outputs, to_numpy
+
+# ---------------------------------------------------------------- spec
+
+
+def softmax_spec(x: torch.Tensor) -> torch.Tensor:
+    """Softmax over the last dimension, the obvious way (torch's own, safe, in x's dtype)."""
+    return torch.softmax(x, dim=-1)
+
+
+def attention_spec(q, k, v, causal: bool = False):
+    """(O, lse) of softmax(Q K^T / sqrt(d)) V, in float64, for q (Z, H, Nq, D), k, v (Z, H, Nk, D).
+
+    causal: query i sees keys j <= i (needs Nq == Nk). lse = logsumexp over keys of the scaled,
+    masked scores, shape (Z, H, Nq).
+    """
+    q, k, v = (torch.as_tensor(t).double() for t in (q, k, v))
+    s = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (Z, H, Nq, Nk)
+    if causal:
+        s = s.masked_fill(causal_mask(q.shape[-2], k.shape[-2], s.device), float("-inf"))
+    lse = torch.logsumexp(s, dim=-1)  # (Z, H, Nq)
+    p = torch.exp(s - lse[..., None])  # (Z, H, Nq, Nk)
+    return p @ v, lse
+
+
+def causal_mask(n_q: int, n_k: int, device=None) -> torch.Tensor:
+    """True where key j is hidden from query i (j > i): the entries a causal model masks."""
+    i = torch.arange(n_q, device=device)[:, None]
+    j = torch.arange(n_k, device=device)[None, :]
+    return j > i  # (Nq, Nk)
+
+
+def attention_grads_spec(q, k, v, do, causal: bool = False):
+    """(dQ, dK, dV) of sum(O * dO) by autograd through attention_spec, in float64."""
+    q, k, v = (torch.as_tensor(t).double().requires_grad_(True) for t in (q, k, v))
+    o, _ = attention_spec(q, k, v, causal)
+    o.backward(torch.as_tensor(do).double())
+    return q.grad, k.grad, v.grad
+
+
+def naive_attention(q, k, v, causal: bool = False):
+    """Standard attention in q's dtype: writes the (Z, H, N, N) scores and probabilities."""
+    s = q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5  # (Z, H, Nq, Nk)
+    if causal:
+        s = s.masked_fill(causal_mask(q.shape[-2], k.shape[-2], q.device), float("-inf"))
+    return torch.softmax(s.float(), dim=-1).to(q.dtype) @ v  # (Z, H, Nq, D)
+
+
+# ---------------------------------------------------------------- the recurrence in PyTorch
+
+
+def online_softmax_torch(x: torch.Tensor, block: int) -> torch.Tensor:
+    """Softmax over the last dim: one pass over column blocks for the row max m and sum l, then a
+    pass that writes exp(x - m) / l block by block. No temporary is wider than `block` columns."""
+    rows = x.shape[:-1]
+    m = torch.full(rows, float("-inf"), dtype=x.dtype, device=x.device)  # running max
+    l = torch.zeros(rows, dtype=x.dtype, device=x.device)  # running sum of exp(x - m)
+    for j in range(0, x.shape[-1], block):
+        xj = x[..., j:j + block]  # (..., block)
+        m_new = torch.maximum(m, xj.amax(dim=-1))
+        # a row that has seen only -inf so far has m_new = -inf, and -inf - (-inf) is nan: shift by 0
+        shift = torch.where(m_new == float("-inf"), 0.0, m_new)
+        l = l * torch.exp(m - shift) + torch.exp(xj - shift[..., None]).sum(dim=-1)  # e^{m - m'} rescales
+        m = m_new
+    out = torch.empty_like(x)
+    for j in range(0, x.shape[-1], block):
+        out[..., j:j + block] = torch.exp(x[..., j:j + block] - m[..., None]) / l[..., None]
+    return out
+
+
+def blocked_attention_torch(q, k, v, block_n: int, causal: bool = False):
+    """FlashAttention's recurrence over key/value blocks in PyTorch: (O, lse) without ever
+    forming an Nq x Nk matrix. q (Z, H, Nq, D), k, v (Z, H, Nk, D)."""
+    n_q, n_k = q.shape[-2], k.shape[-2]
+    scale = q.shape[-1] ** -0.5
+    m = torch.full(q.shape[:-1], float("-inf"), dtype=q.dtype, device=q.device)  # (Z, H, Nq)
+    l = torch.zeros_like(m)  # (Z, H, Nq)
+    acc = torch.zeros_like(q)  # (Z, H, Nq, D): unnormalised output
+    rows = torch.arange(n_q, device=q.device)[:, None]  # (Nq, 1)
+    for j in range(0, n_k, block_n):
+        s = q @ k[..., j:j + block_n, :].transpose(-2, -1) * scale  # (Z, H, Nq, Bc)
+        if causal:
+            cols = torch.arange(j, min(j + block_n, n_k), device=q.device)[None, :]  # (1, Bc)
+            s = s.masked_fill(cols > rows, float("-inf"))
+        m_new = torch.maximum(m, s.amax(dim=-1))  # finite: block 0 holds key 0, seen by every row
+        alpha = torch.exp(m - m_new)  # rescales what was accumulated so far
+        p = torch.exp(s - m_new[..., None])  # (Z, H, Nq, Bc)
+        l = l * alpha + p.sum(dim=-1)
+        acc = acc * alpha[..., None] + p @ v[..., j:j + block_n, :]
+        m = m_new
+    return acc / l[..., None], m + torch.log(l)
+
+
+# ---------------------------------------------------------------- fast: Triton forward
+
+
+@triton.jit
+def _fwd_inner(
+    acc, l_i, m_i, q,  # running state of this query block, and the block itself (BLOCK_M, D)
+    k_ptrs, v_ptrs,  # pointers to key block 0 (D, BLOCK_N) and value block 0 (BLOCK_N, D)
+    stride_kn, stride_vn,  # how far one key / one value row is
+    offs_m, offs_n,  # query rows of this program, key columns of a block (before the offset)
+    lo, hi,  # key range [lo, hi) to visit, multiples of BLOCK_N
+    n_k, qk_scale,  # number of keys; 1/sqrt(d) * log2(e), so that exp2 gives exp
+    BLOCK_N: tl.constexpr,
+    CAUSAL_MASK: tl.constexpr,  # mask keys j > i inside these blocks (the diagonal band)
+    PRECISION: tl.constexpr,  # tl.dot input precision: "ieee" keeps fp32 exact on a GPU
+):
+    for start_n in range(lo, hi, BLOCK_N):
+        cols = start_n + offs_n  # (BLOCK_N,)
+        k = tl.load(k_ptrs + start_n * stride_kn, mask=cols[None, :] < n_k, other=0.0)  # (D, BLOCK_N)
+        s = tl.dot(q, k, input_precision=PRECISION) * qk_scale  # (BLOCK_M, BLOCK_N), log2 units
+        keep = cols[None, :] < n_k  # the tail block reads past the last key: mask it out
+        if CAUSAL_MASK:
+            keep = keep & (cols[None, :] <= offs_m[:, None])
+        s = tl.where(keep, s, float("-inf"))
+        m_new = tl.maximum(m_i, tl.max(s, 1))  # (BLOCK_M,)
+        alpha = tl.math.exp2(m_i - m_new)  # e^{m - m'}: rescale the old sum and output
+        p = tl.math.exp2(s - m_new[:, None])  # (BLOCK_M, BLOCK_N)
+        l_i = l_i * alpha + tl.sum(p, 1)
+        v = tl.load(v_ptrs + start_n * stride_vn, mask=cols[:, None] < n_k, other=0.0)  # (BLOCK_N, D)
+        acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=PRECISION)
+        m_i = m_new
+    return acc, l_i, m_i
+
+
+@triton.jit
+def flash_fwd_kernel(
+    Q, K, V, O,  # (Z, H, Nq, D), (Z, H, Nk, D), (Z, H, Nk, D), (Z, H, Nq, D) tensors
+    LSE,  # (Z, H, Nq) float32, written: logsumexp of each row's scaled scores (natural log)
+    stride_qz, stride_qh, stride_qn, stride_qd,  # q's strides, in elements
+    stride_kz, stride_kh, stride_kn, stride_kd,  # k's strides
+    stride_vz, stride_vh, stride_vn, stride_vd,  # v's strides
+    stride_oz, stride_oh, stride_on, stride_od,  # o's strides
+    H,  # number of heads
+    n_q, n_k,  # number of queries and keys (n_q == n_k when causal)
+    sm_scale,  # 1 / sqrt(D)
+    D: tl.constexpr,  # head dimension (a power of two, >= 16)
+    BLOCK_M: tl.constexpr,  # queries per program (B_r)
+    BLOCK_N: tl.constexpr,  # keys per loop step (B_c)
+    CAUSAL: tl.constexpr,  # query i sees keys j <= i
+    PRECISION: tl.constexpr,  # "ieee" for fp32 inputs, "tf32" otherwise (ignored for 16-bit)
+):
+    pid_m = tl.program_id(0)  # which query block
+    pid_zh = tl.program_id(1)  # which (batch, head)
+    z = pid_zh // H
+    h = pid_zh % H
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)  # (BLOCK_M,)
+    offs_n = tl.arange(0, BLOCK_N)  # (BLOCK_N,)
+    offs_d = tl.arange(0, D)  # (D,)
+    q_ptrs = Q + z * stride_qz + h * stride_qh + offs_m[:, None] * stride_qn + offs_d[None, :] * stride_qd
+    k_ptrs = K + z * stride_kz + h * stride_kh + offs_n[None, :] * stride_kn + offs_d[:, None] * stride_kd
+    v_ptrs = V + z * stride_vz + h * stride_vh + offs_n[:, None] * stride_vn + offs_d[None, :] * stride_vd
+    q = tl.load(q_ptrs, mask=offs_m[:, None] < n_q, other=0.0)  # (BLOCK_M, D), stays on chip
+    m_i = tl.full([BLOCK_M], float("-inf"), dtype=tl.float32)  # running row max (log2 units)
+    l_i = tl.zeros([BLOCK_M], dtype=tl.float32)  # running row sum
+    acc = tl.zeros([BLOCK_M, D], dtype=tl.float32)  # running unnormalised output
+    qk_scale = sm_scale * 1.4426950408889634  # log2(e): exp(x) = exp2(x log2 e)
+    if CAUSAL:
+        # blocks entirely left of the diagonal need no mask; then the band that crosses it.
+        # Blocks to its right are skipped: they are fully masked (FlashAttention-2's causal saving).
+        band = (pid_m * BLOCK_M) // BLOCK_N * BLOCK_N
+        acc, l_i, m_i = _fwd_inner(acc, l_i, m_i, q, k_ptrs, v_ptrs, stride_kn, stride_vn, offs_m, offs_n,
+                                   0, band, n_k, qk_scale, BLOCK_N, False, PRECISION)
+        hi = tl.minimum((pid_m + 1) * BLOCK_M, n_k)
+        acc, l_i, m_i = _fwd_inner(acc, l_i, m_i, q, k_ptrs, v_ptrs, stride_kn, stride_vn, offs_m, offs_n,
+                                   band, hi, n_k, qk_scale, BLOCK_N, True, PRECISION)
+    else:
+        acc, l_i, m_i = _fwd_inner(acc, l_i, m_i, q, k_ptrs, v_ptrs, stride_kn, stride_vn, offs_m, offs_n,
+                                   0, n_k, n_k, qk_scale, BLOCK_N, False, PRECISION)
+    acc = acc / l_i[:, None]  # normalise once, at the end (FlashAttention-2)
+    lse = (m_i + tl.math.log2(l_i)) * 0.6931471805599453  # back to natural log: ln 2
+    o_ptrs = O + z * stride_oz + h * stride_oh + offs_m[:, None] * stride_on + offs_d[None, :] * stride_od
+    tl.store(o_ptrs, acc.to(O.dtype.element_ty), mask=offs_m[:, None] < n_q)
+    tl.store(LSE + pid_zh * n_q + offs_m, lse, mask=offs_m < n_q)
+
+
+def _precision(dtype: torch.dtype) -> str:
+    return "ieee" if dtype == torch.float32 else "tf32"
+
+
+def _fwd_config(d: int, dtype: torch.dtype) -> dict:
+    """Block sizes and launch settings: big blocks in the interpreter (its time grows with programs
+    x loop steps), the usual Hopper/Ampere settings on a GPU."""
+    if not CUDA:
+        return dict(BLOCK_M=64, BLOCK_N=64)
+    if dtype == torch.float32:
+        return dict(BLOCK_M=64, BLOCK_N=32, num_warps=4, num_stages=2)
+    if d <= 64:
+        return dict(BLOCK_M=128, BLOCK_N=64, num_warps=4, num_stages=3)
+    return dict(BLOCK_M=128, BLOCK_N=64, num_warps=8, num_stages=3)
+
+
+# On a GPU, 16-bit inputs pick their blocks by timing a few common settings (once per shape);
+# configurations that do not fit in shared memory are skipped by the autotuner.
+_GPU_CONFIGS = [triton.Config({"BLOCK_M": bm, "BLOCK_N": bn}, num_warps=w, num_stages=st)
+                for bm, bn, w, st in ((128, 64, 4, 3), (128, 64, 8, 3), (128, 128, 8, 3),
+                                      (64, 64, 4, 3), (128, 32, 4, 4), (64, 128, 4, 3))]
+flash_fwd_tuned = triton.autotune(_GPU_CONFIGS, key=["n_q", "n_k", "D", "CAUSAL"])(flash_fwd_kernel) if CUDA else None
+
+
+def flash_attn_triton(q, k, v, causal: bool = False, block_m: int | None = None, block_n: int | None = None):
+    """(O, lse) with the Triton forward kernel. q (Z, H, Nq, D), k, v (Z, H, Nk, D), any strides;
+    O has q's dtype, lse (Z, H, Nq) is float32. Allocates only O and lse."""
+    z, h, n_q, d = q.shape
+    n_k = k.shape[-2]
+    assert k.shape == v.shape == (z, h, n_k, d) and q.dtype == k.dtype == v.dtype
+    assert d >= 16 and d & (d - 1) == 0, "head dim must be a power of two >= 16 (tl.arange, tl.dot)"
+    assert not causal or n_q == n_k, "causal attention here needs as many queries as keys"
+    o = torch.empty((z, h, n_q, d), dtype=q.dtype, device=q.device)
+    lse = torch.empty((z, h, n_q), dtype=torch.float32, device=q.device)
+    args = (q, k, v, o, lse, *q.stride(), *k.stride(), *v.stride(), *o.stride(), h, n_q, n_k, d ** -0.5)
+    if flash_fwd_tuned is not None and q.dtype != torch.float32 and block_m is None and block_n is None:
+        grid = lambda meta: (triton.cdiv(n_q, meta["BLOCK_M"]), z * h)  # noqa: E731
+        flash_fwd_tuned[grid](*args, D=d, CAUSAL=causal, PRECISION=_precision(q.dtype))
+        return o, lse
+    cfg = _fwd_config(d, q.dtype)
+    cfg["BLOCK_M"] = block_m or cfg["BLOCK_M"]
+    cfg["BLOCK_N"] = block_n or cfg["BLOCK_N"]
+    grid = (triton.cdiv(n_q, cfg["BLOCK_M"]), z * h)
+    flash_fwd_kernel[grid](*args, D=d, CAUSAL=causal, PRECISION=_precision(q.dtype), **cfg)
+    return o, lse
+
+
+# ---------------------------------------------------------------- fast: Triton backward
+
+
+@triton.jit
+def flash_bwd_preprocess(
+    O, DO,  # (Z, H, N, D) contiguous
+    DELTA,  # (Z, H, N) float32, written: rowsum(dO * O)
+    n,  # rows per (batch, head)
+    D: tl.constexpr,  # head dimension
+    BLOCK_M: tl.constexpr,  # rows per program
+):
+    pid_m = tl.program_id(0)
+    pid_zh = tl.program_id(1)
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_d = tl.arange(0, D)
+    ptrs = pid_zh * n * D + offs_m[:, None] * D + offs_d[None, :]
+    rows = offs_m[:, None] < n
+    o = tl.load(O + ptrs, mask=rows, other=0.0).to(tl.float32)
+    do = tl.load(DO + ptrs, mask=rows, other=0.0).to(tl.float32)
+    tl.store(DELTA + pid_zh * n + offs_m, tl.sum(o * do, 1), mask=offs_m < n)
+
+
+@triton.jit
+def flash_bwd_dkdv_kernel(
+    Q, K, V, DO,  # (Z, H, N, D) contiguous
+    LSE, DELTA,  # (Z, H, N) float32: the forward's logsumexp, rowsum(dO * O)
+    DK, DV,  # (Z, H, N, D), written
+    n,  # sequence length
+    sm_scale,  # 1 / sqrt(D)
+    D: tl.constexpr,  # head dimension
+    BLOCK_M: tl.constexpr,  # queries per loop step
+    BLOCK_N: tl.constexpr,  # keys per program
+    CAUSAL: tl.constexpr,
+    PRECISION: tl.constexpr,
+):
+    pid_n = tl.program_id(0)  # which key/value block
+    pid_zh = tl.program_id(1)
+    base = pid_zh * n * D
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)  # (BLOCK_N,) keys of this program
+    offs_m0 = tl.arange(0, BLOCK_M)
+    offs_d = tl.arange(0, D)
+    kv_mask = offs_n[:, None] < n
+    k = tl.load(K + base + offs_n[:, None] * D + offs_d[None, :], mask=kv_mask, other=0.0)  # (BLOCK_N, D)
+    v = tl.load(V + base + offs_n[:, None] * D + offs_d[None, :], mask=kv_mask, other=0.0)  # (BLOCK_N, D)
+    dk = tl.zeros([BLOCK_N, D], dtype=tl.float32)
+    dv = tl.zeros([BLOCK_N, D], dtype=tl.float32)
+    # causal: only queries i >= the first key of this block see it
+    lo = (pid_n * BLOCK_N) // BLOCK_M * BLOCK_M if CAUSAL else 0
+    for start_m in range(lo, n, BLOCK_M):
+        offs_m = start_m + offs_m0  # (BLOCK_M,)
+        q_mask = offs_m[:, None] < n
+        q = tl.load(Q + base + offs_m[:, None] * D + offs_d[None, :], mask=q_mask, other=0.0)  # (BLOCK_M, D)
+        do = tl.load(DO + base + offs_m[:, None] * D + offs_d[None, :], mask=q_mask, other=0.0)
+        lse = tl.load(LSE + pid_zh * n + offs_m, mask=offs_m < n, other=0.0)  # (BLOCK_M,)
+        delta = tl.load(DELTA + pid_zh * n + offs_m, mask=offs_m < n, other=0.0)
+        s_t = tl.dot(k, tl.trans(q), input_precision=PRECISION) * sm_scale  # (BLOCK_N, BLOCK_M) = S^T
+        keep = (offs_n[:, None] < n) & (offs_m[None, :] < n)
+        if CAUSAL:
+            keep = keep & (offs_n[:, None] <= offs_m[None, :])
+        p_t = tl.where(keep, tl.exp(s_t - lse[None, :]), 0.0)  # P^T rebuilt from lse, never stored
+        dv += tl.dot(p_t.to(do.dtype), do, input_precision=PRECISION)  # dV = P^T dO
+        dp_t = tl.dot(v, tl.trans(do), input_precision=PRECISION)  # (BLOCK_N, BLOCK_M) = (dO V^T)^T
+        ds_t = p_t * (dp_t - delta[None, :])  # dS = P * (dP - D)
+        dk += tl.dot(ds_t.to(q.dtype), q, input_precision=PRECISION)  # dK = dS^T Q (times scale below)
+    tl.store(DK + base + offs_n[:, None] * D + offs_d[None, :], (dk * sm_scale).to(DK.dtype.element_ty), mask=kv_mask)
+    tl.store(DV + base + offs_n[:, None] * D + offs_d[None, :], dv.to(DV.dtype.element_ty), mask=kv_mask)
+
+
+@triton.jit
+def flash_bwd_dq_kernel(
+    Q, K, V, DO,  # (Z, H, N, D) contiguous
+    LSE, DELTA,  # (Z, H, N) float32
+    DQ,  # (Z, H, N, D), written
+    n,  # sequence length
+    sm_scale,  # 1 / sqrt(D)
+    D: tl.constexpr,  # head dimension
+    BLOCK_M: tl.constexpr,  # queries per program
+    BLOCK_N: tl.constexpr,  # keys per loop step
+    CAUSAL: tl.constexpr,
+    PRECISION: tl.constexpr,
+):
+    pid_m = tl.program_id(0)
+    pid_zh = tl.program_id(1)
+    base = pid_zh * n * D
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n0 = tl.arange(0, BLOCK_N)
+    offs_d = tl.arange(0, D)
+    q_mask = offs_m[:, None] < n
+    q = tl.load(Q + base + offs_m[:, None] * D + offs_d[None, :], mask=q_mask, other=0.0)  # (BLOCK_M, D)
+    do = tl.load(DO + base + offs_m[:, None] * D + offs_d[None, :], mask=q_mask, other=0.0)
+    lse = tl.load(LSE + pid_zh * n + offs_m, mask=offs_m < n, other=0.0)
+    delta = tl.load(DELTA + pid_zh * n + offs_m, mask=offs_m < n, other=0.0)
+    dq = tl.zeros([BLOCK_M, D], dtype=tl.float32)
+    hi = tl.minimum((pid_m + 1) * BLOCK_M, n) if CAUSAL else n
+    for start_n in range(0, hi, BLOCK_N):
+        offs_n = start_n + offs_n0
+        kv_mask = offs_n[:, None] < n
+        k = tl.load(K + base + offs_n[:, None] * D + offs_d[None, :], mask=kv_mask, other=0.0)  # (BLOCK_N, D)
+        v = tl.load(V + base + offs_n[:, None] * D + offs_d[None, :], mask=kv_mask, other=0.0)
+        s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * sm_scale  # (BLOCK_M, BLOCK_N)
+        keep = (offs_m[:, None] < n) & (offs_n[None, :] < n)
+        if CAUSAL:
+            keep = keep & (offs_n[None, :] <= offs_m[:, None])
+        p = tl.where(keep, tl.exp(s - lse[:, None]), 0.0)
+        dp = tl.dot(do, tl.trans(v), input_precision=PRECISION)  # dP = dO V^T
+        ds = p * (dp - delta[:, None])
+        dq += tl.dot(ds.to(k.dtype), k, input_precision=PRECISION)  # dQ = dS K (times scale below)
+    tl.store(DQ + base + offs_m[:, None] * D + offs_d[None, :], (dq * sm_scale).to(DQ.dtype.element_ty), mask=q_mask)
+
+
+def _bwd_config(d: int, dtype: torch.dtype) -> dict:
+    if not CUDA:
+        return dict(BLOCK_M=64, BLOCK_N=64)
+    if dtype == torch.float32:
+        return dict(BLOCK_M=32, BLOCK_N=32, num_warps=4, num_stages=2)
+    return dict(BLOCK_M=64, BLOCK_N=64, num_warps=4 if d <= 64 else 8, num_stages=2)
+
+
+def flash_attn_bwd_triton(q, k, v, o, lse, do, causal: bool = False):
+    """(dQ, dK, dV) from the forward's O and lse: P is rebuilt block by block, never stored.
+    All tensors (Z, H, N, D) (lse (Z, H, N) float32); made contiguous if they are not."""
+    q, k, v, o, do = (t.contiguous() for t in (q, k, v, o, do))
+    z, h, n, d = q.shape
+    assert k.shape == q.shape, "the backward here needs as many queries as keys"
+    cfg = _bwd_config(d, q.dtype)
+    delta = torch.empty((z, h, n), dtype=torch.float32, device=q.device)
+    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+    flash_bwd_preprocess[(triton.cdiv(n, cfg["BLOCK_M"]), z * h)](o, do, delta, n, D=d, BLOCK_M=cfg["BLOCK_M"])
+    common = dict(D=d, CAUSAL=causal, PRECISION=_precision(q.dtype), **cfg)
+    flash_bwd_dkdv_kernel[(triton.cdiv(n, cfg["BLOCK_N"]), z * h)](
+        q, k, v, do, lse, delta, dk, dv, n, d ** -0.5, **common)
+    flash_bwd_dq_kernel[(triton.cdiv(n, cfg["BLOCK_M"]), z * h)](
+        q, k, v, do, lse, delta, dq, n, d ** -0.5, **common)
+    return dq, dk, dv
+
+
+class FlashAttention(torch.autograd.Function):
+    """The two kernels as one differentiable op: saves q, k, v, O and lse (O(N d)), not P."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, causal=False):
+        o, lse = flash_attn_triton(q, k, v, causal)
+        ctx.save_for_backward(q, k, v, o, lse)
+        ctx.causal = causal
+        return o
+
+    @staticmethod
+    def backward(ctx, do):
+        q, k, v, o, lse = ctx.saved_tensors
+        return (*flash_attn_bwd_triton(q, k, v, o, lse, do, ctx.causal), None)
+
+
+# ---------------------------------------------------------------- watching the learner's torch ops
+
+_FACTORIES = {"empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided", "zeros", "zeros_like",
+              "new_zeros", "ones", "ones_like", "new_ones", "full", "full_like", "new_full", "scalar_tensor"}
+
+
+def _tensors(tree):
+    if isinstance(tree, torch.Tensor):
+        yield tree
+    elif isinstance(tree, (list, tuple)):
+        for t in tree:
+            yield from _tensors(t)
+    elif isinstance(tree, dict):
+        for t in tree.values():
+            yield from _tensors(t)
+
+
+def _storage(t: torch.Tensor):
+    try:
+        s = t.untyped_storage()
+        return s.data_ptr(), s.nbytes()
+    except (RuntimeError, NotImplementedError):
+        return None, 0
+
+
+class OpRecorder(TorchDispatchMode):
+    """Records what the torch ops run under it do, outside Triton kernel launches:
+
+    largest_op: most elements of a tensor that a computing op (not a view, not an allocation)
+        reads or writes; largest_out: most elements of any op's output, allocations included;
+    alloc_bytes: bytes of fresh storage the ops created; peak_bytes: most bytes of that fresh
+        storage alive at once; launches: Triton kernel launches (kernel[grid](...) calls).
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.largest_op = self.largest_out = self.alloc_bytes = self.peak_bytes = self.launches = 0
+        self._in_kernel = 0
+        self._live = {}  # storage ptr -> (bytes, [weakrefs of tensors on it])
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if self._in_kernel:
+            return out
+        name = func.overloadpacket.__name__
+        outs = list(_tensors(out))
+        ins = list(_tensors((args, kwargs)))
+        self.largest_out = max([self.largest_out] + [t.numel() for t in outs])
+        if not func.is_view and name not in _FACTORIES and name not in ("detach", "alias", "lift_fresh"):
+            self.largest_op = max([self.largest_op] + [t.numel() for t in ins + outs])
+        in_ptrs = {_storage(t)[0] for t in ins}
+        for t in outs:
+            ptr, nbytes = _storage(t)
+            if ptr is None:
+                continue
+            if ptr in self._live:
+                self._live[ptr][1].append(weakref.ref(t))
+            elif ptr not in in_ptrs:
+                self.alloc_bytes += nbytes
+                self._live[ptr] = (nbytes, [weakref.ref(t)])
+        self._live = {p: e for p, e in self._live.items() if any(r() is not None for r in e[1])}
+        self.peak_bytes = max(self.peak_bytes, sum(e[0] for e in self._live.values()))
+        return out
+
+    def __enter__(self):
+        original = triton.runtime.jit.KernelInterface.__getitem__
+        recorder = self
+
+        def counting(kernel, grid):
+            launcher = original(kernel, grid)
+
+            def launch(*args, **kwargs):
+                recorder.launches += 1
+                recorder._in_kernel += 1
+                try:
+                    return launcher(*args, **kwargs)
+                finally:
+                    recorder._in_kernel -= 1
+            return launch
+
+        self._original = original
+        triton.runtime.jit.KernelInterface.__getitem__ = counting
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        triton.runtime.jit.KernelInterface.__getitem__ = self._original
+        return super().__exit__(*exc)
+
+    def summary(self) -> dict:
+        return {"largest_op": np.array(self.largest_op), "largest_out": np.array(self.largest_out),
+                "alloc_bytes": np.array(self.alloc_bytes), "launches": np.array(self.launches)}
+
+
+def peak_bytes(fn, *args, **kwargs) -> int:
+    """Most bytes of fresh torch storage alive at once while fn(*args) runs (inputs not counted)."""
+    with OpRecorder() as rec:
+        fn(*args, **kwargs)
+    return rec.peak_bytes
+
+
+# ---------------------------------------------------------------- cases
+
+_DT = {"float64": np.float64, "float32": np.float32}
+
+
+def _qkv(rng, z, h, n_q, n_k, d, dtype="float32", scale=1.0):
+    q = (rng.standard_normal((z, h, n_q, d)) * scale).astype(_DT.get(dtype, np.float32))
+    k = (rng.standard_normal((z, h, n_k, d)) * scale).astype(_DT.get(dtype, np.float32))
+    v = rng.standard_normal((z, h, n_k, d)).astype(_DT.get(dtype, np.float32))
+    return q, k, v
+
+
+def _softmax_cases(rng) -> list[Case]:
+    def x(rows, cols, dtype=np.float64, scale=3.0):
+        return (rng.standard_normal((rows, cols)) * scale).astype(dtype)
+
+    big = x(6, 40)
+    big[:, ::3] = 1e4
+    big[1, 5] = -1e4
+    infs = x(5, 37)
+    infs[:, :20] = float("-inf")  # whole first blocks of -inf before the first finite entry
+    infs[2, 30:] = float("-inf")
+    infs[3, :36] = float("-inf")  # one finite entry, the last
+    cols = int(rng.integers(20, 60))
+    return [
+        Case("the width is a multiple of block (float64)", (x(7, 48), 16)),
+        Case("block does not divide the width", (x(9, cols), 7)),
+        Case("the dtype is float32", (x(8, 50, np.float32), 8)),
+        Case("block >= the width", (x(4, 30), 64)),
+        Case("block == 1", (x(3, 12), 1)),
+        Case("entries are +-1e4 (safe softmax: subtract the row max)", (big, 6)),
+        Case("whole blocks are -inf before a row's first finite entry", (infs, 5)),
+        Case("x has three dimensions (softmax over the last one)", (rng.standard_normal((2, 3, 33)), 10)),
+        Case("rows = 64, width = 512, block = 32 (no temporary wider than block columns)", (x(64, 512), 32)),
+    ]
+
+
+def _blocked_cases(rng) -> list[Case]:
+    z, h = (int(t) for t in rng.integers(1, 3, 2))
+    n = int(rng.integers(40, 90))
+    return [
+        Case("causal is off, N = 64, block_n = 16", (*_qkv(rng, 1, 2, 64, 64, 16, "float64"), 16, False)),
+        Case("causal is on, N = 64, block_n = 16", (*_qkv(rng, 1, 2, 64, 64, 16, "float64"), 16, True)),
+        Case("N is not a multiple of block_n (causal off)", (*_qkv(rng, z, h, n, n, 8, "float64"), 16, False)),
+        Case("N is not a multiple of block_n (causal on)", (*_qkv(rng, z, h, n, n, 8, "float64"), 16, True)),
+        Case("N_q != N_k (causal off)", (*_qkv(rng, 2, 1, 37, 90, 16, "float64"), 32, False)),
+        Case("block_n >= N", (*_qkv(rng, 1, 1, 20, 20, 8, "float64"), 64, True)),
+        Case("block_n == 1", (*_qkv(rng, 1, 1, 9, 9, 4, "float64"), 1, True)),
+        Case("the dtype is float32", (*_qkv(rng, 2, 2, 50, 50, 16, "float32"), 16, True)),
+        Case("scores are large (q and k scaled by 8: subtract the running max)", (*_qkv(rng, 1, 2, 48, 48, 16, "float64", 8.0), 16, False)),
+        Case("N = 256, block_n = 32, causal off (no op may touch N_q x N_k elements)", (*_qkv(rng, 1, 2, 256, 256, 16, "float64"), 32, False)),
+        Case("N = 256, block_n = 32, causal on (no op may touch N_q x N_k elements)", (*_qkv(rng, 1, 2, 256, 256, 16, "float64"), 32, True)),
+    ]
+
+
+def _grid_kind(n: int, d: int, causal: bool) -> str:
+    tail = " (not a multiple of the block: mask the tail)" if n % 64 else ""
+    return f"N = {n}{tail}, D = {d}, causal {'on' if causal else 'off'}"
+
+
+def _fwd_cases(rng) -> list[Case]:
+    cases = [Case(_grid_kind(n, d, causal), (*_qkv(rng, 1, 2, n, n, d), causal))
+             for n in (64, 128, 200) for d in (16, 32) for causal in (False, True)]
+    cases += [
+        Case("N_q = 80 != N_k = 200, causal off", (*_qkv(rng, 1, 2, 80, 200, 16), False)),
+        Case("q, k, v are non-contiguous views of a (Z, N, H, D) tensor", (*_qkv(rng, 1, 2, 128, 128, 16), False)),
+        Case("scores spread widely (q and k scaled by 2)", (*_qkv(rng, 1, 2, 64, 64, 32, scale=2.0), True)),
+    ]
+    if CUDA:  # larger problems in 16-bit, only where a GPU grades
+        for dtype in ("float16", "bfloat16"):
+            for causal in (False, True):
+                cases.append(Case(f"the dtype is {dtype}, N = 1024, D = 64, causal {'on' if causal else 'off'}",
+                                  (*_qkv(rng, 1, 2, 1024, 1024, 64), causal, dtype)))
+        cases.append(Case("N = 4096, D = 64, float16 (timed on the GPU: information only)",
+                          (*_qkv(rng, 1, 16, 4096, 4096, 64), False, "float16")))
+    return cases
+
+
+def _bwd_cases(rng) -> list[Case]:
+    def args(n, d, causal, scale=1.0):
+        q, k, v = _qkv(rng, 1, 2, n, n, d, scale=scale)
+        do = rng.standard_normal(q.shape).astype(np.float32)
+        return q, k, v, do, causal
+
+    return [Case(_grid_kind(n, d, causal), args(n, d, causal))
+            for n in (64, 128, 200) for d in (16, 32) for causal in (False, True)]
+
+
+# ---------------------------------------------------------------- runs and checks
+
+
+def _on_device(*arrays, dtype=None):
+    out = []
+    for a in arrays:
+        t = torch.from_numpy(np.ascontiguousarray(a)).to(DEVICE)
+        out.append(t.to(getattr(torch, dtype)) if dtype else t)
+    return out
+
+
+def _out(t, dtype=None):
+    """A learner's tensor as NumPy; 16-bit floats go through float32 (NumPy has no bfloat16)."""
+    if hasattr(t, "dtype") and t.dtype in (torch.float16, torch.bfloat16):
+        return to_numpy(t.float())
+    return to_numpy(t)
+
+
+def _pair(result, names):
+    if not isinstance(result, (tuple, list)) or len(result) != len(names):
+        raise TypeError(f"return a tuple ({', '.join(names)}), got {type(result).__name__}")
+    return result
+
+
+def _run_softmax(fn, case):
+    x, block = case.args
+    (xt,) = _on_device(x)
+    with OpRecorder() as rec:
+        y = fn(xt, block)
+    return {"y": to_numpy(y), **rec.summary()}
+
+
+def _ref_softmax(case):
+    x, _ = case.args
+    return {"y": softmax_spec(torch.from_numpy(x)).numpy()}
+
+
+def _check_softmax(case, got, want):
+    check_outputs(case, got, want)
+    x, block = case.args
+    rows, width = x.size // x.shape[-1], x.shape[-1]
+    limit = rows * min(block, width)
+    if int(got.get("largest_op", limit + 1)) > limit:
+        raise AssertionError(
+            f"a torch op in online_softmax reads or writes {int(got['largest_op'])} elements; the limit is "
+            f"rows x block = {limit}. Keep only a running max and sum per row, slice one block of columns "
+            "at a time, and write each block of the output into a tensor made with torch.empty_like(x)"
+        )
+
+
+def _run_blocked(fn, case):
+    q, k, v, block_n, causal = case.args
+    qt, kt, vt = _on_device(q, k, v)
+    with OpRecorder() as rec:
+        o, lse = _pair(fn(qt, kt, vt, block_n, causal), ("O", "lse"))
+    return {"o": to_numpy(o), "lse": to_numpy(lse), **rec.summary()}
+
+
+def _ref_blocked(case):
+    q, k, v, _, causal = case.args
+    o, lse = attention_spec(torch.from_numpy(q), torch.from_numpy(k), torch.from_numpy(v), causal)
+    return {"o": o.numpy().astype(q.dtype), "lse": lse.numpy().astype(q.dtype)}
+
+
+def _check_nxn(got, n_q, n_k, what, key="largest_op"):
+    if int(got.get(key, n_q * n_k)) >= n_q * n_k:
+        raise AssertionError(
+            f"a torch op in {what} touches {int(got.get(key, -1))} elements, as many as an N_q x N_k = "
+            f"{n_q} x {n_k} score matrix: {what} must never form the scores or probabilities of a whole row "
+            "of keys at once; work on one block of keys at a time"
+        )
+
+
+def _check_blocked(case, got, want):
+    check_outputs(case, got, want)
+    q, k = case.args[:2]
+    if "N_q x N_k" in case.kind:
+        _check_nxn(got, q.shape[-2], k.shape[-2], "blocked_attention")
+        _check_nxn(got, q.shape[-2], k.shape[-2], "blocked_attention", key="largest_out")
+
+
+def _fwd_parts(case):
+    q, k, v, causal, *dtype = case.args
+    return q, k, v, causal, (dtype[0] if dtype else "float32")
+
+
+def _tflops(seconds, z, h, n, d, causal):
+    return 4 * z * h * n * n * d / seconds / 1e12 / (2 if causal else 1)
+
+
+def _dtype_name(t) -> np.ndarray:
+    return np.array(str(getattr(t, "dtype", type(t).__name__)).replace("torch.", ""))
+
+
+def _run_fwd(fn, case):
+    q, k, v, causal, dtype = _fwd_parts(case)
+    if "non-contiguous" in case.kind:  # the same values, laid out as (Z, N, H, D)
+        qt, kt, vt = (t.transpose(1, 2).contiguous().transpose(1, 2) for t in _on_device(q, k, v, dtype=dtype))
+    else:
+        qt, kt, vt = _on_device(q, k, v, dtype=dtype)
+    with OpRecorder() as rec:
+        o, lse = _pair(fn(qt, kt, vt, causal), ("O", "lse"))
+    if "timed" in case.kind:  # information only: nothing here is compared
+        from triton.testing import do_bench
+
+        z, h, n, d = q.shape
+        mine = _tflops(do_bench(lambda: fn(qt, kt, vt, causal)) / 1e3, z, h, n, d, causal)
+        ref = _tflops(do_bench(lambda: flash_attn_triton(qt, kt, vt, causal)) / 1e3, z, h, n, d, causal)
+        print(f"information only: your forward runs at {mine:.0f} TFLOP/s, the reference kernel at {ref:.0f} "
+              f"TFLOP/s (Z={z}, H={h}, N={n}, D={d}, {dtype}, {torch.cuda.get_device_name()})")
+        return {"tflops": np.array([mine, ref]), **rec.summary()}
+    return {"o": _out(o), "lse": _out(lse), "o_dtype": _dtype_name(o), "lse_dtype": _dtype_name(lse),
+            **rec.summary()}
+
+
+def _ref_fwd(case):
+    q, k, v, causal, dtype = _fwd_parts(case)
+    if "timed" in case.kind:
+        return {}
+    if dtype != "float32":  # the spec sees exactly the rounded 16-bit inputs the kernel sees
+        q, k, v = (torch.from_numpy(a).to(getattr(torch, dtype)).double().numpy() for a in (q, k, v))
+    o, lse = attention_spec(torch.from_numpy(q), torch.from_numpy(k), torch.from_numpy(v), causal)
+    return {"o": o.to(getattr(torch, dtype)).float().numpy(), "lse": lse.float().numpy(),
+            "o_dtype": np.array(dtype), "lse_dtype": np.array("float32")}
+
+
+def _alloc_limit(case) -> int:
+    q, k, v, causal, dtype = _fwd_parts(case)
+    z, h, n_q, d = q.shape
+    itemsize = 4 if dtype == "float32" else 2
+    return z * h * n_q * d * itemsize + z * h * n_q * 4 + 1024  # O, lse, and a kilobyte of change
+
+
+def _check_launched(got, what):
+    if int(got.get("launches", 0)) < 1:
+        raise AssertionError(f"launched no Triton kernel; {what} must run inside your @triton.jit kernel(s)")
+
+
+def _compare_16bit(got, want, dtype: str, what: str) -> None:
+    """compare() for 16-bit results held as float32 (NumPy has no bfloat16): the same rule with the
+    16-bit dtype's tolerance from the table."""
+    from autograder.tolerance import tolerance
+
+    got, want = np.asarray(got), np.asarray(want)
+    if got.shape != want.shape:
+        raise AssertionError(f"{what}: output has shape {got.shape}, expected shape {want.shape}")
+    atol, rtol = tolerance(dtype)
+    err = np.abs(got.astype(np.float64) - want)
+    bad = ~(err <= atol + rtol * np.abs(want))
+    if bad.any():
+        idx = tuple(int(i) for i in np.unravel_index(np.argmax(np.where(bad, np.nan_to_num(err, nan=np.inf), -1)), want.shape))
+        raise AssertionError(f"{what}: max |err| {np.nanmax(np.where(bad, err, 0)):.3g} at index {idx}, tolerance "
+                             f"{atol:g} + {rtol:g}*|expected| for {dtype} ({bad.sum()} of {bad.size} elements wrong)")
+
+
+def _check_fwd(case, got, want):
+    q, k, v, causal, dtype = _fwd_parts(case)
+    if "error" in got:
+        raise AssertionError(f"raises {got['error']}")
+    for key in ("o_dtype", "lse_dtype"):
+        if key in want and str(got.get(key)) != str(want[key]):
+            raise AssertionError(f"{key[:-6]} has dtype {got.get(key)}, expected {want[key]} (O in q's dtype, lse in float32)")
+    if dtype == "float32":
+        check_outputs(case, got, want)
+    elif want:
+        if "o" not in got:
+            raise AssertionError("produced no 'o'")
+        _compare_16bit(got["o"], want["o"], dtype, "o")
+        check_outputs(case, {"lse": got.get("lse")}, {"lse": want["lse"]})
+    _check_launched(got, "the forward pass")
+    if int(got.get("alloc_bytes", 0)) > _alloc_limit(case):
+        raise AssertionError(
+            f"the wrapper allocates {int(got['alloc_bytes'])} bytes; O and lse take {_alloc_limit(case) - 1024}. "
+            "Allocate only O (q's dtype) and lse (float32), pass the inputs' strides to the kernel instead "
+            "of copying them (.contiguous() copies a view), and keep every intermediate inside the kernel"
+        )
+    z, h, n_q, d = q.shape
+    if z * h * n_q * d < n_q * k.shape[-2]:
+        _check_nxn(got, n_q, k.shape[-2], "flash_attn_fwd", key="largest_out")
+
+
+def _run_bwd(fn, case):
+    q, k, v, do, causal = case.args
+    qt, kt, vt, dot = _on_device(q, k, v, do)
+    o, lse = (t.float().to(DEVICE) for t in attention_spec(qt.cpu(), kt.cpu(), vt.cpu(), causal))  # the forward's
+    with OpRecorder() as rec:
+        grads = _pair(fn(qt, kt, vt, o, lse, dot, causal), ("dQ", "dK", "dV"))
+    return {name: to_numpy(g) for name, g in zip(("dq", "dk", "dv"), grads)} | rec.summary()
+
+
+def _ref_bwd(case):
+    q, k, v, do, causal = case.args
+    dq, dk, dv = attention_grads_spec(*(torch.from_numpy(a) for a in (q, k, v, do)), causal)
+    return {"dq": dq.float().numpy(), "dk": dk.float().numpy(), "dv": dv.float().numpy()}
+
+
+def _check_bwd(case, got, want):
+    check_outputs(case, got, want)
+    _check_launched(got, "the backward pass")
+    q = case.args[0]
+    z, h, n, d = q.shape
+    if z * h * n * d < n * n:
+        _check_nxn(got, n, n, "flash_attn_bwd", key="largest_out")
+
+
+NO_SOFTMAX = "compute the softmax yourself, block by block, from a running max and a running sum."
+NO_FULL_ATTENTION = ("the point is never to form the N x N scores: compute them one block at a time with the "
+                     "online softmax, not with a library attention or softmax.")
+
+EXERCISES = {
+    "online_softmax": Exercise(
+        "online_softmax", _softmax_cases, _run_softmax, _ref_softmax, _check_softmax,
+        forbidden=frozenset({"softmax", "log_softmax", "logsumexp", "_softmax"}), why=NO_SOFTMAX,
+    ),
+    "blocked_attention": Exercise(
+        "blocked_attention", _blocked_cases, _run_blocked, _ref_blocked, _check_blocked,
+        forbidden=frozenset({"scaled_dot_product_attention", "softmax", "log_softmax", "logsumexp", "_softmax"}),
+        why=NO_FULL_ATTENTION,
+    ),
+    "flash_attn_fwd": Exercise(
+        "flash_attn_fwd", _fwd_cases, _run_fwd, _ref_fwd, _check_fwd,
+        forbidden=frozenset({"scaled_dot_product_attention", "softmax", "log_softmax", "logsumexp", "_softmax",
+                             "matmul", "bmm", "einsum", "baddbmm"}),
+        why=NO_FULL_ATTENTION,
+    ),
+    "flash_attn_bwd": Exercise(
+        "flash_attn_bwd", _bwd_cases, _run_bwd, _ref_bwd, _check_bwd,
+        forbidden=frozenset({"scaled_dot_product_attention", "softmax", "log_softmax", "logsumexp", "_softmax",
+                             "matmul", "bmm", "einsum", "baddbmm", "backward", "autograd"}),
+        why="rebuild P from lse inside your kernels; autograd and library attention would store it.",
+    ),
+}
+
+
+# ---------------------------------------------------------------- benchmark (make bench)
+
+
+def _sdpa(q, k, v, causal):
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    backend = SDPBackend.FLASH_ATTENTION if CUDA else SDPBackend.MATH
+    with sdpa_kernel(backend):
+        return torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal)
+
+
+def _gpu_peak_mib(fn) -> float:
+    torch.cuda.synchronize()
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    try:
+        fn()
+        torch.cuda.synchronize()
+    except torch.cuda.OutOfMemoryError:
+        return float("nan")
+    return (torch.cuda.max_memory_allocated() - base) / 2**20
+
+
+def bench(timer, cuda: bool) -> dict:
+    """Forward TFLOP/s (4 Z H N^2 D per call, halved when causal) and peak memory above the inputs
+    (MiB, Z = 1, H = 16) of the Triton kernel, torch SDPA (flash backend on CUDA) and naive
+    attention, fp16 on a GPU. Timing batches keep Z * N = 16384 tokens per head."""
+    sizes = [512 * 2**i for i in range(6)] if cuda else [64, 128]
+    dims = (64, 128) if cuda else (16,)
+    dtype = torch.float16 if cuda else torch.float32
+    heads = 16 if cuda else 2
+    methods = {"triton": flash_attn_triton, "sdpa": _sdpa, "naive": naive_attention}
+    rows = {"sizes": sizes, "dtype": str(dtype).replace("torch.", ""), "heads": str(heads),
+            "tokens_per_head": "16384" if cuda else "N"}
+    gen = torch.Generator().manual_seed(0)
+    for d in dims:
+        for causal in (False, True):
+            tag = f"d{d}_{'causal' if causal else 'full'}"
+            for name in methods:
+                rows[f"{name}_{tag}_tflops"] = []
+            for n in sizes:
+                z = max(1, 16384 // n) if cuda else 1
+                q, k, v = (torch.randn(z, heads, n, d, generator=gen).to(DEVICE, dtype) for _ in range(3))
+                for name, fn in methods.items():
+                    try:
+                        seconds = timer(lambda: fn(q, k, v, causal))
+                        rows[f"{name}_{tag}_tflops"].append(_tflops(seconds, z, heads, n, d, causal))
+                    except torch.cuda.OutOfMemoryError:
+                        rows[f"{name}_{tag}_tflops"].append(float("nan"))
+                del q, k, v
+        for name in methods:
+            rows[f"{name}_d{d}_mib"] = []
+        for n in sizes:
+            q, k, v = (torch.randn(1, heads, n, d, generator=gen).to(DEVICE, dtype) for _ in range(3))
+            for name, fn in methods.items():
+                if cuda:
+                    mib = _gpu_peak_mib(lambda: fn(q, k, v, False))
+                else:
+                    mib = peak_bytes(fn, q, k, v, False) / 2**20
+                rows[f"{name}_d{d}_mib"].append(mib)
+            del q, k, v
+    return rows

@@ -1,0 +1,289 @@
+"""Chapter 04's reference: the Triton kernels and the PyTorch recurrences agree with the float64
+spec, the op recorder measures what the checks rely on, and every check fails when it should,
+with a message that teaches and shows no expected values."""
+import numpy as np
+import pytest
+import torch
+
+from autograder import verifier
+from autograder.device import CUDA
+from autograder.exercise import Case
+from autograder.reference import flash_attention as F
+
+SLUG = "04-flash-attention"
+
+
+def _qkv(z, h, n_q, n_k, d, dtype=torch.float32, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    q = torch.randn(z, h, n_q, d, generator=gen, dtype=dtype)
+    k, v = (torch.randn(z, h, n_k, d, generator=gen, dtype=dtype) for _ in range(2))
+    return q, k, v
+
+
+def _err(a, b):
+    return (a.double() - b.double()).abs().max().item()
+
+
+# ---------------------------------------------------------------- spec vs fast
+
+
+@pytest.mark.parametrize("n_q,n_k,d,causal,blocks", [
+    (64, 64, 16, False, (None, None)), (200, 200, 32, False, (None, None)), (200, 200, 16, True, (None, None)),
+    (80, 200, 16, False, (None, None)), (200, 80, 32, False, (None, None)), (1, 1, 16, True, (None, None)),
+    (100, 100, 16, True, (32, 16)), (100, 100, 16, True, (16, 32)), (77, 77, 32, True, (64, 16)),
+])
+def test_triton_forward_matches_the_spec(n_q, n_k, d, causal, blocks):
+    q, k, v = _qkv(1, 2, n_q, n_k, d, seed=n_q + n_k)
+    o, lse = F.flash_attn_triton(q, k, v, causal, *blocks)
+    o_ref, lse_ref = F.attention_spec(q, k, v, causal)
+    assert o.dtype == torch.float32 and lse.dtype == torch.float32 and lse.shape == (1, 2, n_q)
+    assert _err(o, o_ref) < 2e-6 and _err(lse, lse_ref) < 2e-6
+
+
+def test_triton_forward_reads_strided_views_without_copying():
+    qkv = torch.randn(3, 2, 96, 3, 16).transpose(2, 3)  # (3, Z, H, N, D) views of (Z, N, H, D)
+    with F.OpRecorder() as rec:
+        o, lse = F.flash_attn_triton(*qkv, causal=True)
+    assert _err(o, F.attention_spec(*qkv, True)[0]) < 2e-6
+    assert rec.alloc_bytes == o.numel() * 4 + lse.numel() * 4 and rec.launches == 1
+
+
+@pytest.mark.parametrize("n,d,causal", [(64, 16, False), (128, 32, True), (200, 32, False), (200, 16, True), (37, 16, True)])
+def test_triton_backward_matches_autograd_through_the_spec(n, d, causal):
+    q, k, v = _qkv(1, 2, n, n, d, seed=n)
+    do = torch.randn_like(q)
+    o, lse = F.flash_attn_triton(q, k, v, causal)
+    for got, want in zip(F.flash_attn_bwd_triton(q, k, v, o, lse, do, causal), F.attention_grads_spec(q, k, v, do, causal)):
+        assert _err(got, want) < 5e-6
+
+
+def test_autograd_function_matches_naive_attention():
+    q, k, v = (t.requires_grad_(True) for t in _qkv(1, 2, 70, 70, 16, seed=3))
+    w = torch.randn(1, 2, 70, 16)
+    (F.FlashAttention.apply(q, k, v, True) * w).sum().backward()
+    flash = [t.grad.clone() for t in (q, k, v)]
+    for t in (q, k, v):
+        t.grad = None
+    (F.naive_attention(q, k, v, True) * w).sum().backward()
+    assert max(_err(a, t.grad) for a, t in zip(flash, (q, k, v))) < 5e-6
+
+
+@pytest.mark.parametrize("block", [1, 3, 16, 100])
+def test_online_softmax_matches_torch_with_infinities_and_huge_entries(block):
+    x = torch.randn(5, 37, dtype=torch.float64) * 4
+    x[:, ::5] = 1e4
+    x[0, :21] = float("-inf")
+    x[1, :36] = float("-inf")
+    assert torch.allclose(F.online_softmax_torch(x, block), torch.softmax(x, -1), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("n_q,n_k,block,causal", [(50, 50, 16, True), (37, 90, 32, False), (9, 9, 1, True), (20, 20, 64, False)])
+def test_blocked_attention_matches_the_spec(n_q, n_k, block, causal):
+    q, k, v = _qkv(2, 3, n_q, n_k, 8, dtype=torch.float64)
+    o, lse = F.blocked_attention_torch(q, k, v, block, causal)
+    o_ref, lse_ref = F.attention_spec(q, k, v, causal)
+    assert _err(o, o_ref) < 1e-12 and _err(lse, lse_ref) < 1e-12
+
+
+# ---------------------------------------------------------------- the op recorder
+
+
+def test_recorder_sees_the_score_matrix_of_naive_attention_but_not_of_the_blocked_one():
+    q, k, v = _qkv(1, 2, 256, 256, 16)
+    with F.OpRecorder() as naive:
+        F.naive_attention(q, k, v)
+    with F.OpRecorder() as blocked:
+        F.blocked_attention_torch(q, k, v, 32)
+    assert naive.largest_op == 2 * 256 * 256 and naive.peak_bytes >= 2 * 2 * 256 * 256 * 4
+    assert blocked.largest_op == 2 * 256 * 32 and blocked.largest_out < 256 * 256
+
+
+def test_recorder_ignores_views_and_the_output_allocation_but_not_whole_row_ops():
+    x = torch.randn(8, 100)
+    with F.OpRecorder() as rec:
+        F.online_softmax_torch(x, 10)
+    assert rec.largest_op == 8 * 10 and rec.launches == 0
+    with F.OpRecorder() as rec:
+        torch.exp(x - x.amax(-1, keepdim=True))
+    assert rec.largest_op == 8 * 100
+
+
+def test_recorder_counts_launches_and_skips_what_the_interpreter_does_inside_them():
+    q, k, v = _qkv(1, 2, 64, 64, 16)
+    with F.OpRecorder() as rec:
+        F.flash_attn_bwd_triton(q, k, v, *F.flash_attn_triton(q, k, v), torch.randn_like(q))
+    assert rec.launches == 4  # forward, then preprocess, dK/dV and dQ
+    assert rec.largest_out < 64 * 64 * 2
+
+
+# ---------------------------------------------------------------- cases and checks
+
+
+@pytest.mark.parametrize("name", list(F.EXERCISES))
+def test_cases_are_deterministic_per_seed(name):
+    ex = F.EXERCISES[name]
+    one, two = ex.cases(np.random.default_rng(5)), ex.cases(np.random.default_rng(5))
+    assert [c.kind for c in one] == [c.kind for c in two]
+    for c1, c2 in zip(one, two):
+        for x, y in zip(c1.args, c2.args):
+            np.testing.assert_array_equal(x, y)
+
+
+def test_gpu_only_cases_appear_only_with_cuda():
+    kinds = [c.kind for c in F.EXERCISES["flash_attn_fwd"].cases(np.random.default_rng(0))]
+    assert any("float16" in k for k in kinds) == CUDA
+    fwd = {(c.args[0].shape[-2], c.args[0].shape[-1], c.args[3]) for c in F._fwd_cases(np.random.default_rng(0))}
+    assert {(n, d, causal) for n in (64, 128, 200) for d in (16, 32) for causal in (False, True)} <= fwd
+
+
+REFERENCES = {"online_softmax": F.online_softmax_torch, "blocked_attention": F.blocked_attention_torch,
+              "flash_attn_fwd": F.flash_attn_triton, "flash_attn_bwd": F.flash_attn_bwd_triton}
+
+
+@pytest.mark.parametrize("name", list(F.EXERCISES))
+def test_the_reference_passes_every_case_and_the_grader_agrees(name, tmp_path, monkeypatch):
+    monkeypatch.setenv(verifier.SEED_VAR, "77")
+    monkeypatch.setenv(verifier.RECORD_VAR, str(tmp_path))
+    verifier.verify(SLUG, name, REFERENCES[name])
+    assert verifier.check_record(SLUG, name, 77, tmp_path / f"{name}.npz") is None
+
+
+def _first_failure(name, fn, seed=1):
+    ex = F.EXERCISES[name]
+    cases = ex.cases(np.random.default_rng(seed))
+    return verifier._first_failure(ex, cases, [verifier._run(ex, fn, c) for c in cases])
+
+
+def _softmax_no_rescale(x, block):
+    m = torch.full(x.shape[:-1], float("-inf"), dtype=x.dtype)
+    l = torch.zeros(x.shape[:-1], dtype=x.dtype)
+    for j in range(0, x.shape[-1], block):
+        m_new = torch.maximum(m, x[..., j:j + block].amax(-1))
+        l = l + torch.exp(x[..., j:j + block] - m_new[..., None]).sum(-1)
+        m = m_new
+    out = torch.empty_like(x)
+    for j in range(0, x.shape[-1], block):
+        out[..., j:j + block] = torch.exp(x[..., j:j + block] - m[..., None]) / l[..., None]
+    return out
+
+
+def _softmax_whole_rows(x, block):
+    e = torch.exp(x - x.amax(-1, keepdim=True))
+    return e / e.sum(-1, keepdim=True)
+
+
+def _blocked_unscaled(q, k, v, block_n, causal=False):
+    return F.blocked_attention_torch(q * q.shape[-1] ** 0.5, k, v, block_n, causal)
+
+
+def _blocked_naive(q, k, v, block_n, causal=False):
+    s = q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5
+    if causal:
+        s = s.masked_fill(F.causal_mask(s.shape[-2], s.shape[-1]), float("-inf"))
+    m = s.amax(-1, keepdim=True)
+    p = torch.exp(s - m)
+    lse = m[..., 0] + torch.log(p.sum(-1))
+    return p @ v / p.sum(-1, keepdim=True), lse
+
+
+def _fwd_in_torch(q, k, v, causal=False):
+    o, lse = F.blocked_attention_torch(q, k, v, 64, causal)
+    return o, lse.float()
+
+
+def _fwd_copies(q, k, v, causal=False):
+    return F.flash_attn_triton(q.contiguous(), k.contiguous(), v.contiguous(), causal)
+
+
+def _fwd_with_scratch(q, k, v, causal=False):
+    torch.empty(q.shape[-2], k.shape[-2], device=q.device)  # an N x N scratch buffer
+    return F.flash_attn_triton(q, k, v, causal)
+
+
+def _fwd_tail_garbage(q, k, v, causal=False):
+    o, lse = F.flash_attn_triton(q, k, v, causal)
+    if q.shape[-2] % 64:
+        o[..., -1, :] += 1.0  # stands for a tail block that was not masked
+    return o, lse
+
+
+def _bwd_without_delta(q, k, v, o, lse, do, causal=False):
+    return F.flash_attn_bwd_triton(q, k, v, torch.zeros_like(o), lse, do, causal)  # delta = rowsum(dO * 0) = 0
+
+
+def _bwd_in_torch(q, k, v, o, lse, do, causal=False):
+    s = q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5
+    if causal:
+        s = s.masked_fill(F.causal_mask(s.shape[-2], s.shape[-1]), float("-inf"))
+    p = torch.exp(s - lse[..., None])
+    dp = do @ v.transpose(-2, -1)
+    ds = p * (dp - (do * o).sum(-1, keepdim=True))
+    scale = q.shape[-1] ** -0.5
+    return ds @ k * scale, ds.transpose(-2, -1) @ q * scale, p.transpose(-2, -1) @ do
+
+
+@pytest.mark.parametrize("name,fn,match", [
+    ("online_softmax", _softmax_no_rescale, r"y: max \|err\|"),
+    ("online_softmax", _softmax_whole_rows, r"rows x block = \d+.*torch.empty_like"),
+    ("blocked_attention", _blocked_unscaled, r"fails when causal is off.*(o|lse): max \|err\|"),
+    ("blocked_attention", _blocked_naive, r"N_q x N_k = 256 x 256.*one block of keys at a time"),
+    ("flash_attn_fwd", _fwd_in_torch, r"launched no Triton kernel"),
+    ("flash_attn_fwd", _fwd_copies, r"non-contiguous views.*allocates \d+ bytes.*\.contiguous\(\) copies"),
+    ("flash_attn_fwd", _fwd_with_scratch, r"allocates \d+ bytes"),
+    ("flash_attn_fwd", _fwd_tail_garbage, r"N = 200 \(not a multiple of the block: mask the tail\).*o: max \|err\|"),
+    ("flash_attn_bwd", _bwd_without_delta, r"fails when N = 64, D = 16, causal off.*d[qk]: max \|err\|"),
+    ("flash_attn_bwd", _bwd_in_torch, r"launched no Triton kernel"),
+])
+def test_each_check_fails_with_a_teaching_message(name, fn, match):
+    failure = _first_failure(name, fn)
+    assert failure is not None and failure.startswith(f"{name} fails when"), failure
+    import re
+
+    assert re.search(match, failure), failure
+
+
+def test_a_learner_exception_is_reported_as_such():
+    def raises(x, block):
+        raise ValueError("boom")
+
+    assert "raises ValueError: boom" in _first_failure("online_softmax", raises)
+
+
+def test_forbidden_calls_are_refused():
+    from autograder import forbidden
+
+    def uses_softmax(x, block):
+        return torch.softmax(x, -1)
+
+    def uses_sdpa(q, k, v, block_n, causal=False):
+        return torch.nn.functional.scaled_dot_product_attention(q, k, v), None
+
+    for name, fn in (("online_softmax", uses_softmax), ("blocked_attention", uses_sdpa)):
+        ex = F.EXERCISES[name]
+        with pytest.raises(AssertionError, match="forbids"):
+            forbidden.check(fn, ex.forbidden, ex.why)
+
+
+def test_16bit_comparison_uses_the_16bit_tolerance():
+    want = np.linspace(-2, 2, 64, dtype=np.float32)
+    F._compare_16bit(want + 1e-3, want, "bfloat16", "o")  # well inside bf16's 1e-2 + 1.6e-2 |x|
+    with pytest.raises(AssertionError, match=r"o: max \|err\| .* for float16"):
+        F._compare_16bit(want + 5e-2, want, "float16", "o")
+
+
+def test_timed_case_compares_nothing():
+    case = Case("N = 4096, D = 64, float16 (timed on the GPU: information only)",
+                (np.zeros((1, 1, 4, 16), np.float32),) * 3 + (False, "float16"))
+    assert F._ref_fwd(case) == {}
+    F._check_fwd(case, {"tflops": np.array([1.0, 2.0]), "alloc_bytes": np.array(0), "launches": np.array(1),
+                        "largest_out": np.array(0)}, {})
+
+
+def test_bench_on_the_cpu_returns_equal_length_series():
+    from autograder.bench import timer
+
+    figures = F.bench(lambda fn: timer(fn, repeats=1), cuda=False)
+    series = {k: v for k, v in figures.items() if not isinstance(v, str)}
+    assert {len(v) for v in series.values()} == {len(figures["sizes"])}
+    assert all(np.isfinite(v).all() for k, v in series.items() if k.endswith("_mib"))
+    assert figures["triton_d16_mib"][-1] < figures["naive_d16_mib"][-1]
