@@ -1,56 +1,5 @@
 # cell: triton_merge
 # breaks: test_triton_merge
 # Launches nothing: sorts the concatenation with torch, which is refused.
-@triton.jit
-def merge_kernel(
-    a_ptr,  # *T: sorted, m elements
-    b_ptr,  # *T: sorted, n elements
-    out_ptr,  # *T: m + n elements, written by the kernel
-    m,  # len(a)
-    n,  # len(b)
-    BLOCK: tl.constexpr,  # outputs per program, a power of two
-    STEPS: tl.constexpr,  # binary-search steps that always suffice: bit_length(m + n) + 1
-):
-    pid = tl.program_id(0)
-    d0 = pid * BLOCK
-    d1 = tl.minimum(d0 + BLOCK, m + n)
-    # 1. co-ranks of the tile's two boundary diagonals, searched together as a pair
-    pair = tl.arange(0, 2)
-    dd = tl.where(pair == 0, d0, d1)  # (2,)
-    lo = tl.maximum(dd - n, 0)
-    hi = tl.minimum(dd, m)
-    for _ in range(STEPS):
-        active = lo < hi
-        mid = (lo + hi + 1) // 2
-        a_prev = tl.load(a_ptr + mid - 1, mask=active, other=0)
-        b_here = tl.load(b_ptr + dd - mid, mask=active & (dd - mid < n), other=0)
-        too_far = active & (dd - mid < n) & (a_prev > b_here)
-        hi = tl.where(too_far, mid - 1, hi)
-        lo = tl.where(active & ~too_far, mid, lo)
-    i0 = tl.sum(tl.where(pair == 0, lo, 0), axis=0)
-    i1 = tl.sum(tl.where(pair == 1, lo, 0), axis=0)
-    j0 = d0 - i0
-    j1 = d1 - i1
-    # 2. every lane searches its own diagonal inside the tile
-    d = d0 + tl.arange(0, BLOCK)  # (BLOCK,)
-    valid = d < d1
-    lo = tl.where(valid, tl.maximum(i0, d - j1), i0)
-    hi = tl.where(valid, tl.minimum(i1, d - j0), i0)
-    for _ in range(STEPS):
-        active = lo < hi
-        mid = (lo + hi + 1) // 2
-        a_prev = tl.load(a_ptr + mid - 1, mask=active, other=0)
-        b_here = tl.load(b_ptr + d - mid, mask=active & (d - mid < n), other=0)
-        too_far = active & (d - mid < n) & (a_prev > b_here)
-        hi = tl.where(too_far, mid - 1, hi)
-        lo = tl.where(active & ~too_far, mid, lo)
-    i = lo
-    j = d - i
-    a_i = tl.load(a_ptr + i, mask=valid & (i < i1), other=0)
-    b_j = tl.load(b_ptr + j, mask=valid & (j < j1), other=0)
-    take_a = (i < i1) & ((j >= j1) | (a_i <= b_j))  # ties from a: stable
-    tl.store(out_ptr + d, tl.where(take_a, a_i, b_j), mask=valid)
-
-
 def triton_merge(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.sort(torch.cat([a, b]), stable=True).values
