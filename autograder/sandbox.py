@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,12 +118,20 @@ def make_cgroups(name: str, limits: Limits) -> list[Path]:
     return made
 
 
-def remove_cgroups(groups: list[Path]) -> None:
+def remove_cgroups(groups: list[Path], patience: float = 10.0) -> None:
+    """Kill whatever is left in the groups, then remove them (a group can only be removed once
+    its last process has died, which takes a moment after SIGKILL)."""
+    deadline = time.monotonic() + patience
     for group in groups:
-        try:
-            group.rmdir()  # empty once its processes are gone
-        except OSError:
-            pass
+        while group.exists():
+            try:
+                for pid in (group / "cgroup.procs").read_text().split():
+                    os.kill(int(pid), 9)
+                group.rmdir()
+            except (OSError, ValueError):
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
 
 
 def kernel_prefix(work: Path, limits: Limits, uid: int | None = None, cgroups: list[Path] = ()) -> list[str]:
