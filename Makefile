@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 MATHJAX := book/_mathjax/es5/tex-chtml.js
 MATHJAX_VERSION := 3.2.2
 
-.PHONY: book test lab release grade bench bench-grade sysdeps clean
+.PHONY: book screenshots test lab release grade bench bench-grade sysdeps clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH (or make PYTHON=...)"; exit 1; }
@@ -25,19 +25,40 @@ book: $(STAMP) $(MATHJAX)
 		--path-output . -W --keep-going
 	@echo "open _build/html/index.html"
 
-# What the grader's tests need from the system: bubblewrap (the sandbox) and PostgreSQL (the
-# gradebook by URL). Installed with apt-get when run as root on Debian/Ubuntu; otherwise named.
+# Every page of the book at desktop (1280 px) and phone (390 px) widths, in _build/screenshots/;
+# fails if a page scrolls sideways on a phone. The test runs `make book` first (a no-op when fresh).
+screenshots: $(STAMP) $(MATHJAX)
+	$(PY) -m pytest -q tests/test_browser.py -k screenshots
+	@echo "wrote _build/screenshots/"
+
+# What the tests need from the system: bubblewrap (the grader's sandbox), PostgreSQL (the
+# gradebook by URL) and Chromium (the browser tests). Installed with apt-get when run as root on
+# Debian/Ubuntu; otherwise named.
 sysdeps:
-	@if command -v bwrap >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	@if command -v bwrap >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+		&& command -v chromium >/dev/null; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap postgresql >/dev/null; \
-	else echo "make test needs bubblewrap and PostgreSQL: sudo apt-get install bubblewrap postgresql"; exit 1; fi
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap postgresql chromium >/dev/null; \
+	else echo "make test needs bubblewrap, PostgreSQL and Chromium: sudo apt-get install bubblewrap postgresql chromium"; exit 1; fi
 
 test: $(STAMP) $(MATHJAX) sysdeps
 	$(PY) -m pytest
 
+# JupyterLab 4 with nbgrader's extension (Validate; the formgrader) on exercises/, on loopback with
+# a fresh token, printing the URL to open. `make lab OUT=grading` opens a grading run's folder
+# instead, as the formgrader's course: its gradebook.db, and the graded chapters' source notebooks,
+# written to OUT/source/. LAB_DIR, LAB_PORT, LAB_TOKEN and LAB_ARGS (e.g. --no-browser) adjust it.
+# It runs from the repository root, where Validate and the formgrader find nbgrader_config.py.
+LAB_DIR = $(or $(OUT),exercises)
+LAB_PORT ?= 8888
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab exercises/
+	@if [ -n "$(OUT)" ]; then $(PY) -c 'import sys; from pathlib import Path; from autograder import report; \
+		report.write_formgrader_sources(Path(sys.argv[1]))' "$(OUT)"; fi
+	@token="$${LAB_TOKEN:-$$($(PY) -c 'import secrets; print(secrets.token_hex(16))')}"; \
+	echo "JupyterLab on $(LAB_DIR)/: open http://127.0.0.1:$(LAB_PORT)/lab?token=$$token"; \
+	exec $(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) \
+		--ServerApp.port_retries=0 --IdentityProvider.token="$$token" --ServerApp.root_dir="$(LAB_DIR)" \
+		--CourseDirectory.root="$(abspath $(LAB_DIR))" $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 release: $(STAMP)
 	$(PY) -m autograder release

@@ -50,9 +50,10 @@ def cmd_grade(args) -> int:
     if graded:
         report.write_report(graded, out / "report.png")
         report.write_gradebook(graded, releases, args.db or f"sqlite:///{(out / 'gradebook.db').resolve()}")
+    report.write_index(rows, out / "index.html")
     print(report.summary(rows))
     print(f"sandbox: {sandbox.describe()}")
-    print(f"wrote {out}/grades.csv, {out}/feedback/, {out}/report.png, the gradebook")
+    print(f"wrote {out}/index.html (open it), {out}/grades.csv, {out}/feedback/, {out}/report.png, the gradebook")
     return 0
 
 

@@ -84,7 +84,7 @@ def check_source(slug: str, nb, path: Path) -> None:
                 raise SourceError(f"{path}: test cell {name!r} has no points")
 
 
-SOLUTION_MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.M)
+SOLUTION_MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*(\n|$)", re.M)
 
 
 def solved_notebook(slug: str) -> nbformat.NotebookNode:

@@ -48,6 +48,16 @@ def write_feedback(rows: list[Row], path: Path) -> None:
     path.write_text("\n".join(parts), encoding="utf-8")
 
 
+OUTCOMES = {"full marks": "#1a7f37", "partial": "#4ac26b", "0 points": "#d1242f", "timeout": "#bf8700",
+            "crashed": "#8250df", "not gradable": "#6e7781"}  # report.png's and index.html's colours
+
+
+def outcome(r: Row) -> str:
+    if r.status != "graded":
+        return r.status.replace("_", " ")
+    return "full marks" if r.points == r.max_points else "0 points" if r.points == 0 else "partial"
+
+
 def write_report(rows: list[Row], path: Path) -> None:
     """A stacked bar per graded cell: how many learners got full marks, 0 points, or no grade."""
     import matplotlib
@@ -56,16 +66,13 @@ def write_report(rows: list[Row], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     keys = list(dict.fromkeys((r.chapter, r.grade_id) for r in rows))
-    kinds = {"full marks": "#1a7f37", "0 points": "#d1242f", "timeout": "#bf8700",
-             "crashed": "#8250df", "not gradable": "#6e7781"}
     counts = {k: Counter() for k in keys}
     for r in rows:
-        kind = r.status.replace("_", " ") if r.status != "graded" else ("full marks" if r.points == r.max_points else "0 points")
-        counts[(r.chapter, r.grade_id)][kind] += 1
+        counts[(r.chapter, r.grade_id)][outcome(r)] += 1
     fig, ax = plt.subplots(figsize=(8, 0.6 * len(keys) + 1.5))
     labels = [f"{c} / {g}" for c, g in keys]
     left = [0] * len(keys)
-    for kind, color in kinds.items():
+    for kind, color in OUTCOMES.items():
         widths = [counts[k][kind] for k in keys]
         ax.barh(labels, widths, left=left, color=color, label=kind)
         left = [a + b for a, b in zip(left, widths)]
@@ -73,10 +80,91 @@ def write_report(rows: list[Row], path: Path) -> None:
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlabel("learners")
     ax.set_title("How the class did, per exercise")
-    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.08), ncol=5, fontsize=8, frameon=False)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.08), ncol=6, fontsize=8, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def write_index(rows: list[Row], path: Path) -> None:
+    """OUT/index.html: the class at a glance. Per exercise, how the scores are distributed (a bar
+    and the counts, as in report.png, which it shows when present); per submission, its score,
+    its status and a link to the learner's feedback page. Links are relative: the folder can be
+    moved, shared or served as it is."""
+    out = path.parent
+    e = html.escape
+    worst, order = {}, {s: i for i, s in enumerate(STATUSES)}
+    for r in rows:
+        key = (r.student_id, r.chapter)
+        worst[key] = max(worst.get(key, "graded"), r.status, key=order.__getitem__)
+    by_status = Counter(worst.values())
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        "<title>Grading summary</title>",
+        "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}"
+        "table{border-collapse:collapse;width:100%;margin:1em 0}th,td{padding:.3em .5em;border-bottom:1px solid #ddd;"
+        "text-align:left}td:nth-child(-n+2){white-space:nowrap}td.n{text-align:right}.bar{display:flex;height:1em;min-width:8em;background:#eee}"
+        ".bar span{display:block;height:100%}img{max-width:100%;height:auto}.scroll{overflow-x:auto}"
+        ".legend span{display:inline-block;width:.8em;height:.8em;margin:0 .3em 0 1em}</style>",
+        "</head><body><h1>Grading summary</h1>",
+        f"<p id='submissions'>{len(worst)} submissions: "
+        + ", ".join(f"{by_status[s]} {s.replace('_', ' ')}" for s in STATUSES) + ".</p>",
+    ]
+    if (out / "report.png").exists():
+        parts.append("<p><img src='report.png' alt='How the class did, per exercise: learners with full marks, "
+                     "0 points, or no grade (timeout, crashed, not gradable)'></p>")
+    exercises = defaultdict(list)
+    for r in rows:
+        if r.grade_id != "-":
+            exercises[(r.chapter, r.grade_id)].append(r)
+    parts.append("<h2>Exercises</h2><p class='legend'>" + "".join(
+        f"<span style='background:{c}'></span>{k}" for k, c in OUTCOMES.items()) + "</p>")
+    parts.append("<div class='scroll'><table id='exercises'><thead><tr><th>chapter</th><th>exercise</th>"
+                 "<th>max</th><th>mean</th><th>distribution</th>"
+                 + "".join(f"<th>{k}</th>" for k in OUTCOMES) + "</tr></thead><tbody>")
+    for (chapter, gid), rs in exercises.items():
+        counts = Counter(outcome(r) for r in rs)
+        bar = "".join(f"<span title='{k}: {counts[k]}' style='width:{100 * counts[k] / len(rs):.1f}%;background:{c}'></span>"
+                      for k, c in OUTCOMES.items() if counts[k])
+        parts.append(
+            f"<tr data-exercise='{e(chapter)}/{e(gid)}'><td>{e(chapter)}</td><td>{e(gid)}</td>"
+            f"<td class='n'>{rs[0].max_points:g}</td><td class='n'>{sum(r.points for r in rs) / len(rs):.2f}</td>"
+            f"<td><div class='bar'>{bar}</div></td>"
+            + "".join(f"<td class='n' data-outcome='{k}'>{counts[k]}</td>" for k in OUTCOMES) + "</tr>")
+    parts.append("</tbody></table></div><h2>Submissions</h2>")
+    parts.append("<div class='scroll'><table id='learners'><thead><tr><th>learner</th><th>chapter</th><th>points</th>"
+                 "<th>status</th><th>feedback</th></tr></thead><tbody>")
+    for (student, chapter), status in sorted(worst.items()):
+        rs = [r for r in rows if (r.student_id, r.chapter) == (student, chapter)]
+        page = Path("feedback") / student / f"{chapter}.html"
+        link = (f"<a href='{e(page.as_posix())}'>feedback</a>" if (out / page).exists() else "none")
+        parts.append(
+            f"<tr data-learner='{e(student)}'><td>{e(student)}</td><td>{e(chapter)}</td>"
+            f"<td class='n'>{sum(r.points for r in rs):g} / {sum(r.max_points for r in rs):g}</td>"
+            f"<td>{e(status.replace('_', ' '))}</td><td>{link}</td></tr>")
+    parts.append("</tbody></table></div></body></html>")
+    path.write_text("\n".join(parts), encoding="utf-8")
+
+
+def write_formgrader_sources(out: Path) -> list[Path]:
+    """OUT/source/<slug>/<slug>.ipynb, the source notebook of each chapter graded in OUT, which is
+    where nbgrader's formgrader looks for a course's assignments (`make lab OUT=...` writes them
+    and opens OUT as the course; the scores come from OUT/gradebook.db)."""
+    import nbformat
+
+    from autograder import chapters
+
+    with (out / "grades.csv").open() as f:
+        graded = {row["chapter"] for row in csv.DictReader(f)}
+    written = []
+    for slug in chapters.slugs():
+        if slug in graded:
+            path = out / "source" / slug / f"{slug}.ipynb"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(notebooks.source_notebook(slug), path)
+            written.append(path)
+    return written
 
 
 def backup_sqlite(db_url: str) -> Path | None:
@@ -129,7 +217,11 @@ def write_gradebook(rows: list[Row], releases: dict[str, Release], db_url: str) 
             except MissingEntry:
                 gb.add_submission(chapter, student_id)
         for r in rows:
-            gb.find_grade(r.grade_id, r.chapter, r.chapter, r.student_id).auto_score = r.points
+            grade = gb.find_grade(r.grade_id, r.chapter, r.chapter, r.student_id)
+            grade.auto_score = r.points
+            # nbgrader's own rule (SaveAutoGrades): review only what a person already scored by hand;
+            # left at its default, the formgrader lists every submission as "needs manual grading"
+            grade.needs_manual_grade = grade.manual_score is not None
         gb.db.commit()
 
 
