@@ -47,9 +47,15 @@ def batch(tmp_path_factory, listener):
         path.parent.mkdir(parents=True)
         path.write_text(made if isinstance(made, str) else nbformat.writes(made))
     victim_bytes = victim.read_bytes()
+    groups_before = set(_kernel_cgroups())
     done = run_cli("grade", subs, "--out", out, "--cell-timeout", 20, "--workers", 2)
     assert done.returncode == 0, f"the grader itself failed:\n{done.stderr[-4000:]}"
-    return {"grades": read_grades(out), "victim": (victim, victim_bytes), "shared_cache": shared_cache, "out": out}
+    return {"grades": read_grades(out), "victim": (victim, victim_bytes), "shared_cache": shared_cache, "out": out,
+            "groups_before": groups_before}
+
+
+def _kernel_cgroups() -> list[Path]:
+    return [g for c in ("cpu", "pids") for g in Path(sandbox.CGROUPS, c, "autograder").glob("grade-*")]
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -91,7 +97,8 @@ def test_no_process_outlives_its_submission(batch):
         if sandbox.UID_BASE <= uid < sandbox.UID_BASE + sandbox.UID_SPAN:
             left.append(status.parent.name)
     assert not left, f"processes of graded submissions still running: {left}"
-    assert not any(Path(sandbox.CGROUPS, c, "autograder").glob("grade-*") for c in ("cpu", "pids"))
+    left_groups = set(_kernel_cgroups()) - batch["groups_before"]
+    assert not left_groups, f"cgroups of graded submissions were not removed: {sorted(map(str, left_groups))}"
 
 
 def test_sandbox_is_in_force_in_ci():
