@@ -249,6 +249,7 @@ def run_batch(root: Path, out: Path, slugs: list[str], opts: Options, workers: i
               progress=None, versions: dict | None = None) -> tuple[list[Row], dict[str, Release]]:
     """Grade every submission of `slugs` under root; reuse valid saved results; return all rows."""
     found = find_submissions(root)
+    sandbox.sweep_cgroups()
     known = set(chapters.slugs())
     releases = {slug: _release(slug) for slug in slugs if any(stem == slug for _, stem, _ in found)}
     rows_by_key: dict[tuple[str, str], list[Row]] = {}

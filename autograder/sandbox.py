@@ -134,6 +134,20 @@ def remove_cgroups(groups: list[Path], patience: float = 10.0) -> None:
                 time.sleep(0.05)
 
 
+def sweep_cgroups(min_age: float = 600.0) -> int:
+    """Remove the empty kernel cgroups that a grader killed mid-batch left behind (a group still in
+    use cannot be removed; one younger than `min_age` seconds may be about to be joined)."""
+    removed = 0
+    for group in [g for c in ("cpu", "pids") for g in (CGROUPS / c / "autograder").glob("grade-*")]:
+        try:
+            if time.time() - group.stat().st_mtime > min_age:
+                group.rmdir()
+                removed += 1
+        except OSError:
+            pass
+    return removed
+
+
 def kernel_prefix(work: Path, limits: Limits, uid: int | None = None, cgroups: list[Path] = ()) -> list[str]:
     """The command that goes before the kernel's own: sandbox (if any), then the jail."""
     jail = [sys.executable, str(JAIL), "--cpu", str(limits.cpu_seconds), "--memory", str(limits.memory_bytes),
