@@ -20,13 +20,20 @@ class Case:
     args: tuple  # inputs, built on the CPU from the grading seed
 
 
-def check_outputs(case: Case, got: Outputs, want: Outputs, exact: bool = False) -> None:
-    """Default check: same keys, each compared with the dtype-keyed tolerance (or bit for bit)."""
+def require(got: Outputs, want: Outputs) -> None:
+    """Where a check starts: the learner's function must not have raised, and must have produced
+    every output the reference did."""
     if "error" in got and "error" not in want:
         raise AssertionError(f"raises {got['error']}")
-    for key, w in want.items():
+    for key in want:
         if key not in got:
             raise AssertionError(f"produced no {key!r}")
+
+
+def check_outputs(case: Case, got: Outputs, want: Outputs, exact: bool = False) -> None:
+    """Default check: same keys, each compared with the dtype-keyed tolerance (or bit for bit)."""
+    require(got, want)
+    for key, w in want.items():
         compare(got[key], w, key, exact=exact)
 
 

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from autograder.device import DEVICE
-from autograder.exercise import Case, Exercise, to_numpy
+from autograder.exercise import Case, Exercise, require, to_numpy
 from autograder.tolerance import compare, tolerance
 
 # ---------------------------------------------------------------- specs
@@ -251,11 +251,7 @@ GRAD_HINT = ("The forward values are right but this gradient is not: keep every 
 
 
 def _check_lstm(case: Case, got, want):
-    if "error" in got:
-        raise AssertionError(f"raises {got['error']}")
-    for key in want:
-        if key not in got:
-            raise AssertionError(f"produced no {key!r}")
+    require(got, want)
     for key in ("h", "c"):
         _compare(got[key], want[key], "h' (the first output)" if key == "h" else "c' (the second output)", LSTM_HINT)
     for name in LSTM_INPUTS:
@@ -319,11 +315,8 @@ SCALE_HINT = ("Check the scores are q @ k^T scaled by 1/sqrt(d_k), d_k = q.shape
 
 
 def _check_attention(case: Case, got, want):
-    if "error" in got:
-        raise AssertionError(f"raises {got['error']}")
+    require(got, want)
     for key in want:
-        if key not in got:
-            raise AssertionError(f"produced no {key!r}")
         g = np.asarray(got[key])
         if g.shape != want[key].shape or g.dtype != want[key].dtype:
             raise AssertionError(f"{key} has shape {g.shape} and dtype {g.dtype}, expected shape {want[key].shape} and "
@@ -447,9 +440,7 @@ def _check_mha(case: Case, got, want):
             raise AssertionError(f"MultiHeadAttention(10, 4) must raise ValueError (10 heads' worth of columns cannot "
                                  f"be split into 4 equal heads); it raised {raised}")
         return
-    for key in want:
-        if key not in got:
-            raise AssertionError(f"produced no {key!r}")
+    require(got, want)
     if int(got["n_params"]) != int(want["n_params"]):
         raise AssertionError(f"the module has {int(got['n_params'])} parameters; in_proj and out_proj alone have "
                              "4 d^2 + 4 d, and the layer needs no others")
