@@ -2,7 +2,9 @@
 
 Chapter order comes from `_toc.yml` (the only place that sets it); a chapter `NN-slug` has
 `book/NN-slug.md`, `solutions/NN-slug.md`, `exercises/NN-slug.ipynb` and
-`autograder/reference/<slug with underscores>.py`.
+`autograder/cases/<module>.py` (what runs in the learner's kernel) and
+`autograder/reference/<module>.py` (what only the grader runs), module = the slug's name with
+underscores.
 """
 import importlib
 import re
@@ -33,15 +35,29 @@ def module_name(slug: str) -> str:
 
 
 def reference(slug: str):
-    """The chapter's reference module, autograder.reference.<name>."""
+    """The chapter's reference module, autograder.reference.<name> (never importable in the sandbox)."""
     return importlib.import_module(f"autograder.reference.{module_name(check(slug))}")
 
 
+def cases(slug: str):
+    """The chapter's case module, autograder.cases.<name>: generators and runs, no references."""
+    return importlib.import_module(f"autograder.cases.{module_name(check(slug))}")
+
+
+def _named(table: dict, slug: str, name: str):
+    if name not in table:
+        raise ValueError(f"chapter {slug} has no exercise {name!r}; it has: {', '.join(table)}")
+    return table[name]
+
+
+def task(slug: str, name: str):
+    """What verify() runs inside the learner's kernel: cases, run, forbidden names."""
+    return _named(cases(slug).TASKS, slug, name)
+
+
 def exercise(slug: str, name: str):
-    exercises = reference(slug).EXERCISES
-    if name not in exercises:
-        raise ValueError(f"chapter {slug} has no exercise {name!r}; it has: {', '.join(exercises)}")
-    return exercises[name]
+    """The whole exercise, with its reference and check: the grader's process only."""
+    return _named(reference(slug).EXERCISES, slug, name)
 
 
 def book(slug: str) -> Path:

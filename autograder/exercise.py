@@ -1,7 +1,11 @@
-"""What a chapter's reference module declares for each exercise.
+"""What a chapter declares for each exercise, in two halves that live in two modules.
 
-An exercise is a case generator, a way to run the learner's function on a case, the reference
-that says what the run should give, and a check. Outputs are dicts of NumPy arrays, so that they
+A `Task` (autograder/cases/<module>.py) is what runs inside the learner's kernel: a case
+generator, a way to run the learner's function on a case and record its outputs, and the names
+the exercise refuses. An `Exercise` (autograder/reference/<module>.py) is the task plus what only
+the grader's own process holds: the reference that says what the run should give, and the
+check. The sandbox mounts autograder/cases/ but not autograder/reference/, so a learner's code
+can draw the cases but never call a reference. Outputs are dicts of NumPy arrays, so that they
 can be recorded in a non-executable `.npz` and compared again outside the learner's process.
 """
 from dataclasses import dataclass, field
@@ -35,6 +39,22 @@ def check_outputs(case: Case, got: Outputs, want: Outputs, exact: bool = False) 
     require(got, want)
     for key, w in want.items():
         compare(got[key], w, key, exact=exact)
+
+
+@dataclass(frozen=True)
+class Task:
+    """The half of an exercise that runs in the learner's kernel (imports no reference)."""
+
+    name: str
+    cases: Callable[[np.random.Generator], list[Case]]
+    run: Callable[[Callable, Case], Outputs]  # call the learner's function on a case
+    forbidden: frozenset = field(default_factory=frozenset)  # names refused in the learner's code
+    why: str = ""  # why they are refused, shown with the refusal
+
+    def graded(self, reference: Callable[[Case], Outputs],
+               check: Callable[[Case, Outputs, Outputs], None] = check_outputs) -> "Exercise":
+        """The whole exercise: this task with the grader's reference and check."""
+        return Exercise(self.name, self.cases, self.run, reference, check, self.forbidden, self.why)
 
 
 @dataclass(frozen=True)

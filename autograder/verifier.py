@@ -1,10 +1,14 @@
 """verify(chapter, exercise, fn): the one call a hidden test block makes.
 
-Inside the learner's kernel it runs the exercise's cases (random ones from a seed chosen at grade
-time) on the grading device and raises an AssertionError that names the failing case. When the
-grader sets AUTOGRADER_RECORD_DIR it also records every output in `<exercise>.npz`; the grader then
-compares those records with references it computes itself (`check_record`), so nothing the
-learner's process does to `verify` or to torch can change the score.
+It draws the exercise's cases (random ones from a seed chosen at grade time), runs the learner's
+function on each on the grading device, and then:
+
+- inside a grading kernel (the grader sets AUTOGRADER_RECORD_DIR) it only records every output in
+  `<exercise>.npz` and returns. The references are not even importable there (the sandbox hides
+  autograder/reference/); the grader compares the records with references it computes in its own
+  process (`check_record`), so nothing the learner's process does can change the score;
+- anywhere else (an instructor running the source notebook, the tests) it compares the outputs
+  with the references itself and raises an AssertionError that names the failing case.
 """
 import os
 import secrets
@@ -13,12 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from autograder import chapters, forbidden
-from autograder.exercise import Exercise, Outputs
+from autograder.exercise import Exercise, Outputs, Task
 
 SEED_VAR, RECORD_VAR = "AUTOGRADER_SEED", "AUTOGRADER_RECORD_DIR"
 
 
-def _run(ex: Exercise, fn, case) -> Outputs:
+def _run(ex: Task, fn, case) -> Outputs:
     try:
         return ex.run(fn, case)
     except Exception as e:  # the learner's exception is an output like any other
@@ -35,14 +39,15 @@ def _first_failure(ex: Exercise, cases, outputs) -> str | None:
 
 
 def verify(chapter: str, exercise: str, fn) -> None:
-    ex = chapters.exercise(chapter, exercise)
-    forbidden.check(fn, ex.forbidden, ex.why)
+    task = chapters.task(chapter, exercise)
+    forbidden.check(fn, task.forbidden, task.why)
     seed = int(os.environ.get(SEED_VAR) or secrets.randbits(32))
-    cases = ex.cases(np.random.default_rng(seed))
-    outputs = [_run(ex, fn, case) for case in cases]
-    if os.environ.get(RECORD_VAR):
+    cases = task.cases(np.random.default_rng(seed))
+    outputs = [_run(task, fn, case) for case in cases]
+    if os.environ.get(RECORD_VAR):  # grading: the grader's own process decides
         record(Path(os.environ[RECORD_VAR]) / f"{exercise}.npz", outputs)
-    failure = _first_failure(ex, cases, outputs)
+        return
+    failure = _first_failure(chapters.exercise(chapter, exercise), cases, outputs)
     if failure:
         raise AssertionError(failure)
 
