@@ -2,8 +2,9 @@
 
 With `bwrap` (Debian's bubblewrap) the kernel gets no network, its own PID namespace (nothing it
 starts outlives it), a read-only view of only the Python runtime, the virtual environment, the
-`autograder` package and `_toc.yml` (not solutions/, tests/, the gradebook or other
-submissions), a private writable folder, and runs as an unprivileged user under rlimits. Without
+`autograder` package without its references (autograder/reference/ is an empty folder
+there: the kernel can draw cases but never call a reference) and `_toc.yml` (not solutions/,
+tests/, the gradebook or other submissions), a private writable folder, and runs as an unprivileged user under rlimits. Without
 bwrap, only the rlimits and the private folder apply, and the grader says so on every run.
 """
 import functools
@@ -67,6 +68,9 @@ def _binds(work: Path) -> list[str]:
                 made.add(str(parent))
         args += [mode, path, path]
         made.add(path)
+    # the references stay in the grader's process: an empty, read-only folder in their place
+    hidden = str(package / "reference")
+    args += ["--tmpfs", hidden, "--remount-ro", hidden]
     return args + ["--chdir", str(work)]
 
 

@@ -8,6 +8,7 @@ import torch
 from autograder import verifier
 from autograder.device import CUDA
 from autograder.exercise import Case
+from autograder.cases import flash_attention as FC
 from autograder.reference import flash_attention as F
 
 SLUG = "04-flash-attention"
@@ -132,7 +133,7 @@ def test_cases_are_deterministic_per_seed(name):
 def test_gpu_only_cases_appear_only_with_cuda():
     kinds = [c.kind for c in F.EXERCISES["flash_attn_fwd"].cases(np.random.default_rng(0))]
     assert any("float16" in k for k in kinds) == CUDA
-    fwd = {(c.args[0].shape[-2], c.args[0].shape[-1], c.args[3]) for c in F._fwd_cases(np.random.default_rng(0))}
+    fwd = {(c.args[0].shape[-2], c.args[0].shape[-1], c.args[3]) for c in FC._fwd_cases(np.random.default_rng(0))}
     assert {(n, d, causal) for n in (64, 128, 200) for d in (16, 32) for causal in (False, True)} <= fwd
 
 

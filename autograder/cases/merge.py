@@ -127,8 +127,9 @@ def _run_triton(fn, case: Case):
 NO_SORT = "the inputs are already sorted, and the point is to merge them in linear work, not to sort again."
 
 TASKS = {
-    "merge": Task("merge", _list_cases, _run_merge,
-                  forbidden=frozenset({"sorted", "sort", "heapq", "bisect"}), why=NO_SORT),
+    "merge": Task("merge", _list_cases, _run_merge, forbidden=frozenset({"sorted", "sort", "heapq", "bisect", "torch"}),
+                  why=NO_SORT + " torch is refused too: the O(1) extra-memory rule is measured with tracemalloc, "
+                  "which sees Python lists and NumPy arrays but not torch tensors."),
     "merge_path_partition": Task(
         "merge_path_partition", _array_cases, _run_partition,
         forbidden=frozenset({"sort", "argsort", "sorted", "searchsorted", "bisect"}),

@@ -12,17 +12,16 @@ allocations, and how many Triton kernels were launched. Those are outputs like a
 grader's own re-check enforces "no N x N intermediate" without trusting the learner's process.
 """
 import math
-import weakref
 
 import numpy as np
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from autograder.device import CUDA, DEVICE
 import triton  # noqa: E402  (after autograder.device, always)
 import triton.language as tl  # noqa: E402
 
-from autograder.exercise import Case, Exercise, check_outputs, to_numpy
+from autograder.cases.flash_attention import TASKS, OpRecorder, peak_bytes, _fwd_parts, _tflops  # noqa: F401
+from autograder.exercise import check_outputs
 
 # ---------------------------------------------------------------- spec
 
@@ -400,227 +399,28 @@ class FlashAttention(torch.autograd.Function):
 
 # ---------------------------------------------------------------- watching the learner's torch ops
 
-_FACTORIES = {"empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided", "zeros", "zeros_like",
-              "new_zeros", "ones", "ones_like", "new_ones", "full", "full_like", "new_full", "scalar_tensor"}
-
-
-def _tensors(tree):
-    if isinstance(tree, torch.Tensor):
-        yield tree
-    elif isinstance(tree, (list, tuple)):
-        for t in tree:
-            yield from _tensors(t)
-    elif isinstance(tree, dict):
-        for t in tree.values():
-            yield from _tensors(t)
-
-
-def _storage(t: torch.Tensor):
-    try:
-        s = t.untyped_storage()
-        return s.data_ptr(), s.nbytes()
-    except (RuntimeError, NotImplementedError):
-        return None, 0
-
-
-class OpRecorder(TorchDispatchMode):
-    """Records what the torch ops run under it do, outside Triton kernel launches:
-
-    largest_op: most elements of a tensor that a computing op (not a view, not an allocation)
-        reads or writes; largest_out: most elements of any op's output, allocations included;
-    alloc_bytes: bytes of fresh storage the ops created; peak_bytes: most bytes of that fresh
-        storage alive at once; launches: Triton kernel launches (kernel[grid](...) calls).
-    """
-
-    def __init__(self):
-        super().__init__()
-        self.largest_op = self.largest_out = self.alloc_bytes = self.peak_bytes = self.launches = 0
-        self._in_kernel = 0
-        self._live = {}  # storage ptr -> (bytes, [weakrefs of tensors on it])
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        if self._in_kernel:
-            return out
-        name = func.overloadpacket.__name__
-        outs = list(_tensors(out))
-        ins = list(_tensors((args, kwargs)))
-        self.largest_out = max([self.largest_out] + [t.numel() for t in outs])
-        if not func.is_view and name not in _FACTORIES and name not in ("detach", "alias", "lift_fresh"):
-            self.largest_op = max([self.largest_op] + [t.numel() for t in ins + outs])
-        in_ptrs = {_storage(t)[0] for t in ins}
-        for t in outs:
-            ptr, nbytes = _storage(t)
-            if ptr is None:
-                continue
-            if ptr in self._live:
-                self._live[ptr][1].append(weakref.ref(t))
-            elif ptr not in in_ptrs:
-                self.alloc_bytes += nbytes
-                self._live[ptr] = (nbytes, [weakref.ref(t)])
-        self._live = {p: e for p, e in self._live.items() if any(r() is not None for r in e[1])}
-        self.peak_bytes = max(self.peak_bytes, sum(e[0] for e in self._live.values()))
-        return out
-
-    def __enter__(self):
-        original = triton.runtime.jit.KernelInterface.__getitem__
-        recorder = self
-
-        def counting(kernel, grid):
-            launcher = original(kernel, grid)
-
-            def launch(*args, **kwargs):
-                recorder.launches += 1
-                recorder._in_kernel += 1
-                try:
-                    return launcher(*args, **kwargs)
-                finally:
-                    recorder._in_kernel -= 1
-            return launch
-
-        self._original = original
-        triton.runtime.jit.KernelInterface.__getitem__ = counting
-        return super().__enter__()
-
-    def __exit__(self, *exc):
-        triton.runtime.jit.KernelInterface.__getitem__ = self._original
-        return super().__exit__(*exc)
-
-    def summary(self) -> dict:
-        return {"largest_op": np.array(self.largest_op), "largest_out": np.array(self.largest_out),
-                "alloc_bytes": np.array(self.alloc_bytes), "launches": np.array(self.launches)}
-
-
-def peak_bytes(fn, *args, **kwargs) -> int:
-    """Most bytes of fresh torch storage alive at once while fn(*args) runs (inputs not counted)."""
-    with OpRecorder() as rec:
-        fn(*args, **kwargs)
-    return rec.peak_bytes
-
 
 # ---------------------------------------------------------------- cases
-
-_DT = {"float64": np.float64, "float32": np.float32}
-
-
-def _qkv(rng, z, h, n_q, n_k, d, dtype="float32", scale=1.0):
-    q = (rng.standard_normal((z, h, n_q, d)) * scale).astype(_DT.get(dtype, np.float32))
-    k = (rng.standard_normal((z, h, n_k, d)) * scale).astype(_DT.get(dtype, np.float32))
-    v = rng.standard_normal((z, h, n_k, d)).astype(_DT.get(dtype, np.float32))
-    return q, k, v
-
-
-def _softmax_cases(rng) -> list[Case]:
-    def x(rows, cols, dtype=np.float64, scale=3.0):
-        return (rng.standard_normal((rows, cols)) * scale).astype(dtype)
-
-    big = x(6, 40)
-    big[:, ::3] = 1e4
-    big[1, 5] = -1e4
-    infs = x(5, 37)
-    infs[:, :20] = float("-inf")  # whole first blocks of -inf before the first finite entry
-    infs[2, 30:] = float("-inf")
-    infs[3, :36] = float("-inf")  # one finite entry, the last
-    cols = int(rng.integers(20, 60))
-    return [
-        Case("the width is a multiple of block (float64)", (x(7, 48), 16)),
-        Case("block does not divide the width", (x(9, cols), 7)),
-        Case("the dtype is float32", (x(8, 50, np.float32), 8)),
-        Case("block >= the width", (x(4, 30), 64)),
-        Case("block == 1", (x(3, 12), 1)),
-        Case("entries are +-1e4 (safe softmax: subtract the row max)", (big, 6)),
-        Case("whole blocks are -inf before a row's first finite entry", (infs, 5)),
-        Case("x has three dimensions (softmax over the last one)", (rng.standard_normal((2, 3, 33)), 10)),
-        Case("rows = 64, width = 512, block = 32 (no temporary wider than block columns)", (x(64, 512), 32)),
-    ]
-
-
-def _blocked_cases(rng) -> list[Case]:
-    z, h = (int(t) for t in rng.integers(1, 3, 2))
-    n = int(rng.integers(40, 90))
-    return [
-        Case("causal is off, N = 64, block_n = 16", (*_qkv(rng, 1, 2, 64, 64, 16, "float64"), 16, False)),
-        Case("causal is on, N = 64, block_n = 16", (*_qkv(rng, 1, 2, 64, 64, 16, "float64"), 16, True)),
-        Case("N is not a multiple of block_n (causal off)", (*_qkv(rng, z, h, n, n, 8, "float64"), 16, False)),
-        Case("N is not a multiple of block_n (causal on)", (*_qkv(rng, z, h, n, n, 8, "float64"), 16, True)),
-        Case("N_q != N_k (causal off)", (*_qkv(rng, 2, 1, 37, 90, 16, "float64"), 32, False)),
-        Case("block_n >= N", (*_qkv(rng, 1, 1, 20, 20, 8, "float64"), 64, True)),
-        Case("block_n == 1", (*_qkv(rng, 1, 1, 9, 9, 4, "float64"), 1, True)),
-        Case("the dtype is float32", (*_qkv(rng, 2, 2, 50, 50, 16, "float32"), 16, True)),
-        Case("scores are large (q and k scaled by 8: subtract the running max)", (*_qkv(rng, 1, 2, 48, 48, 16, "float64", 8.0), 16, False)),
-        Case("N = 256, block_n = 32, causal off (no op may touch N_q x N_k elements)", (*_qkv(rng, 1, 2, 256, 256, 16, "float64"), 32, False)),
-        Case("N = 256, block_n = 32, causal on (no op may touch N_q x N_k elements)", (*_qkv(rng, 1, 2, 256, 256, 16, "float64"), 32, True)),
-    ]
-
-
-def _grid_kind(n: int, d: int, causal: bool) -> str:
-    tail = " (not a multiple of the block: mask the tail)" if n % 64 else ""
-    return f"N = {n}{tail}, D = {d}, causal {'on' if causal else 'off'}"
-
-
-def _fwd_cases(rng) -> list[Case]:
-    cases = [Case(_grid_kind(n, d, causal), (*_qkv(rng, 1, 2, n, n, d), causal))
-             for n in (64, 128, 200) for d in (16, 32) for causal in (False, True)]
-    cases += [
-        Case("N_q = 80 != N_k = 200, causal off", (*_qkv(rng, 1, 2, 80, 200, 16), False)),
-        Case("q, k, v are non-contiguous views of a (Z, N, H, D) tensor", (*_qkv(rng, 1, 2, 128, 128, 16), False)),
-        Case("scores spread widely (q and k scaled by 2)", (*_qkv(rng, 1, 2, 64, 64, 32, scale=2.0), True)),
-    ]
-    if CUDA:  # larger problems in 16-bit, only where a GPU grades
-        for dtype in ("float16", "bfloat16"):
-            for causal in (False, True):
-                cases.append(Case(f"the dtype is {dtype}, N = 1024, D = 64, causal {'on' if causal else 'off'}",
-                                  (*_qkv(rng, 1, 2, 1024, 1024, 64), causal, dtype)))
-        cases.append(Case("N = 4096, D = 64, float16 (timed on the GPU: information only)",
-                          (*_qkv(rng, 1, 16, 4096, 4096, 64), False, "float16")))
-    return cases
-
-
-def _bwd_cases(rng) -> list[Case]:
-    def args(n, d, causal, scale=1.0):
-        q, k, v = _qkv(rng, 1, 2, n, n, d, scale=scale)
-        do = rng.standard_normal(q.shape).astype(np.float32)
-        return q, k, v, do, causal
-
-    return [Case(_grid_kind(n, d, causal), args(n, d, causal))
-            for n in (64, 128, 200) for d in (16, 32) for causal in (False, True)]
 
 
 # ---------------------------------------------------------------- runs and checks
 
 
-def _on_device(*arrays, dtype=None):
-    out = []
-    for a in arrays:
-        t = torch.from_numpy(np.ascontiguousarray(a)).to(DEVICE)
-        out.append(t.to(getattr(torch, dtype)) if dtype else t)
-    return out
-
-
-def _out(t, dtype=None):
-    """A learner's tensor as NumPy; 16-bit floats go through float32 (NumPy has no bfloat16)."""
-    if hasattr(t, "dtype") and t.dtype in (torch.float16, torch.bfloat16):
-        return to_numpy(t.float())
-    return to_numpy(t)
-
-
-def _pair(result, names):
-    if not isinstance(result, (tuple, list)) or len(result) != len(names):
-        raise TypeError(f"return a tuple ({', '.join(names)}), got {type(result).__name__}")
-    return result
-
-
-def _run_softmax(fn, case):
-    x, block = case.args
-    (xt,) = _on_device(x)
-    with OpRecorder() as rec:
-        y = fn(xt, block)
-    return {"y": to_numpy(y), **rec.summary()}
-
-
 def _ref_softmax(case):
     x, _ = case.args
     return {"y": softmax_spec(torch.from_numpy(x)).numpy()}
+
+
+def _check_host(got, whole: int, what: str) -> None:
+    """Outside torch (NumPy buffers, Python objects) a call may allocate at most a quarter of the
+    bytes of the whole matrix it must never form."""
+    limit = whole // 4
+    if int(got.get("host_peak_bytes", limit + 1)) > limit:
+        raise AssertionError(
+            f"{what} allocates {int(got.get('host_peak_bytes', -1))} bytes outside torch (NumPy arrays or Python "
+            f"objects) while it runs; the whole matrix it must not form takes {whole}, and the limit is {limit}. "
+            "Stay in torch and work one block at a time: memory spent in NumPy is measured too"
+        )
 
 
 def _check_softmax(case, got, want):
@@ -634,14 +434,8 @@ def _check_softmax(case, got, want):
             f"rows x block = {limit}. Keep only a running max and sum per row, slice one block of columns "
             "at a time, and write each block of the output into a tensor made with torch.empty_like(x)"
         )
-
-
-def _run_blocked(fn, case):
-    q, k, v, block_n, causal = case.args
-    qt, kt, vt = _on_device(q, k, v)
-    with OpRecorder() as rec:
-        o, lse = _pair(fn(qt, kt, vt, block_n, causal), ("O", "lse"))
-    return {"o": to_numpy(o), "lse": to_numpy(lse), **rec.summary()}
+    if "no temporary" in case.kind:
+        _check_host(got, x.nbytes, "online_softmax")
 
 
 def _ref_blocked(case):
@@ -665,40 +459,7 @@ def _check_blocked(case, got, want):
     if "N_q x N_k" in case.kind:
         _check_nxn(got, q.shape[-2], k.shape[-2], "blocked_attention")
         _check_nxn(got, q.shape[-2], k.shape[-2], "blocked_attention", key="largest_out")
-
-
-def _fwd_parts(case):
-    q, k, v, causal, *dtype = case.args
-    return q, k, v, causal, (dtype[0] if dtype else "float32")
-
-
-def _tflops(seconds, z, h, n, d, causal):
-    return 4 * z * h * n * n * d / seconds / 1e12 / (2 if causal else 1)
-
-
-def _dtype_name(t) -> np.ndarray:
-    return np.array(str(getattr(t, "dtype", type(t).__name__)).replace("torch.", ""))
-
-
-def _run_fwd(fn, case):
-    q, k, v, causal, dtype = _fwd_parts(case)
-    if "non-contiguous" in case.kind:  # the same values, laid out as (Z, N, H, D)
-        qt, kt, vt = (t.transpose(1, 2).contiguous().transpose(1, 2) for t in _on_device(q, k, v, dtype=dtype))
-    else:
-        qt, kt, vt = _on_device(q, k, v, dtype=dtype)
-    with OpRecorder() as rec:
-        o, lse = _pair(fn(qt, kt, vt, causal), ("O", "lse"))
-    if "timed" in case.kind:  # information only: nothing here is compared
-        from triton.testing import do_bench
-
-        z, h, n, d = q.shape
-        mine = _tflops(do_bench(lambda: fn(qt, kt, vt, causal)) / 1e3, z, h, n, d, causal)
-        ref = _tflops(do_bench(lambda: flash_attn_triton(qt, kt, vt, causal)) / 1e3, z, h, n, d, causal)
-        print(f"information only: your forward runs at {mine:.0f} TFLOP/s, the reference kernel at {ref:.0f} "
-              f"TFLOP/s (Z={z}, H={h}, N={n}, D={d}, {dtype}, {torch.cuda.get_device_name()})")
-        return {"tflops": np.array([mine, ref]), **rec.summary()}
-    return {"o": _out(o), "lse": _out(lse), "o_dtype": _dtype_name(o), "lse_dtype": _dtype_name(lse),
-            **rec.summary()}
+        _check_host(got, q.shape[-2] * k.shape[-2] * q.itemsize, "blocked_attention")
 
 
 def _ref_fwd(case):
@@ -767,17 +528,8 @@ def _check_fwd(case, got, want):
         _check_nxn(got, n_q, k.shape[-2], "flash_attn_fwd", key="largest_out")
 
 
-def _run_bwd(fn, case):
-    q, k, v, do, causal = case.args
-    qt, kt, vt, dot = _on_device(q, k, v, do)
-    o, lse = (t.float().to(DEVICE) for t in attention_spec(qt.cpu(), kt.cpu(), vt.cpu(), causal))  # the forward's
-    with OpRecorder() as rec:
-        grads = _pair(fn(qt, kt, vt, o, lse, dot, causal), ("dQ", "dK", "dV"))
-    return {name: to_numpy(g) for name, g in zip(("dq", "dk", "dv"), grads)} | rec.summary()
-
-
 def _ref_bwd(case):
-    q, k, v, do, causal = case.args
+    q, k, v, do, causal = case.args[:5]
     dq, dk, dv = attention_grads_spec(*(torch.from_numpy(a) for a in (q, k, v, do)), causal)
     return {"dq": dq.float().numpy(), "dk": dk.float().numpy(), "dv": dv.float().numpy()}
 
@@ -791,33 +543,12 @@ def _check_bwd(case, got, want):
         _check_nxn(got, n, n, "flash_attn_bwd", key="largest_out")
 
 
-NO_SOFTMAX = "compute the softmax yourself, block by block, from a running max and a running sum."
-NO_FULL_ATTENTION = ("the point is never to form the N x N scores: compute them one block at a time with the "
-                     "online softmax, not with a library attention or softmax.")
-
-EXERCISES = {
-    "online_softmax": Exercise(
-        "online_softmax", _softmax_cases, _run_softmax, _ref_softmax, _check_softmax,
-        forbidden=frozenset({"softmax", "log_softmax", "logsumexp", "_softmax"}), why=NO_SOFTMAX,
-    ),
-    "blocked_attention": Exercise(
-        "blocked_attention", _blocked_cases, _run_blocked, _ref_blocked, _check_blocked,
-        forbidden=frozenset({"scaled_dot_product_attention", "softmax", "log_softmax", "logsumexp", "_softmax"}),
-        why=NO_FULL_ATTENTION,
-    ),
-    "flash_attn_fwd": Exercise(
-        "flash_attn_fwd", _fwd_cases, _run_fwd, _ref_fwd, _check_fwd,
-        forbidden=frozenset({"scaled_dot_product_attention", "softmax", "log_softmax", "logsumexp", "_softmax",
-                             "matmul", "bmm", "einsum", "baddbmm"}),
-        why=NO_FULL_ATTENTION,
-    ),
-    "flash_attn_bwd": Exercise(
-        "flash_attn_bwd", _bwd_cases, _run_bwd, _ref_bwd, _check_bwd,
-        forbidden=frozenset({"scaled_dot_product_attention", "softmax", "log_softmax", "logsumexp", "_softmax",
-                             "matmul", "bmm", "einsum", "baddbmm", "backward", "autograd"}),
-        why="rebuild P from lse inside your kernels; autograd and library attention would store it.",
-    ),
-}
+EXERCISES = {name: TASKS[name].graded(ref, check) for name, ref, check in [
+    ("online_softmax", _ref_softmax, _check_softmax),
+    ("blocked_attention", _ref_blocked, _check_blocked),
+    ("flash_attn_fwd", _ref_fwd, _check_fwd),
+    ("flash_attn_bwd", _ref_bwd, _check_bwd),
+]}
 
 
 # ---------------------------------------------------------------- benchmark (make bench)

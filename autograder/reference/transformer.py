@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from autograder.device import DEVICE
-from autograder.exercise import Case, Exercise, require, to_numpy
+from autograder.cases.transformer import TASKS, LSTM_INPUTS, _lstm_outputs, rotation_residual  # noqa: F401
+from autograder.exercise import Case, require, to_numpy
 from autograder.tolerance import compare, tolerance
 
 # ---------------------------------------------------------------- specs
@@ -151,33 +152,7 @@ def positional_encoding_torch(n_pos: int, d_model: int, device=DEVICE, dtype=tor
     return torch.stack([torch.sin(p * omega), torch.cos(p * omega)], dim=-1).flatten(-2).to(dtype)
 
 
-def rotation_residual(pe: np.ndarray, shifts) -> float:
-    """max |PE[p + k] - R_k PE[p]| over p and the shifts k, where R_k rotates pair i,
-    (PE[p, 2i], PE[p, 2i+1]), by the fixed angle k * omega_i: the angle-addition formulas."""
-    n, d = pe.shape
-    omega = 10000.0 ** (-np.arange(0, d, 2, dtype=np.float64) / d)  # (d/2,)
-    worst = 0.0
-    for k in shifts:
-        s, c = pe[: n - k, 0::2], pe[: n - k, 1::2]  # (n - k, d/2): sin and cos of p * omega
-        cos_k, sin_k = np.cos(k * omega), np.sin(k * omega)
-        s_next = s * cos_k + c * sin_k  # sin((p + k) w) = sin(pw) cos(kw) + cos(pw) sin(kw)
-        c_next = c * cos_k - s * sin_k  # cos((p + k) w) = cos(pw) cos(kw) - sin(pw) sin(kw)
-        err = max(np.abs(pe[k:, 0::2] - s_next).max(initial=0.0), np.abs(pe[k:, 1::2] - c_next).max(initial=0.0))
-        worst = max(worst, float(err))
-    return worst
-
-
 # ---------------------------------------------------------------- helpers for runs and checks
-
-
-def _tensor(a, grad=False):
-    return torch.tensor(a, device=DEVICE, requires_grad=grad)
-
-
-def _pair(out, what: str):
-    if not isinstance(out, (tuple, list)) or len(out) != 2 or not all(torch.is_tensor(t) for t in out):
-        raise TypeError(f"{what} must return a tuple of two tensors, got {type(out).__name__}")
-    return out
 
 
 def _compare(got, want, key: str, hint: str) -> None:
@@ -188,53 +163,6 @@ def _compare(got, want, key: str, hint: str) -> None:
 
 
 # ---------------------------------------------------------------- exercise 1: lstm_cell
-
-LSTM_INPUTS = ("x", "h", "c", "W_ih", "W_hh", "b_ih", "b_hh")
-
-
-def _lstm_case(rng, kind, B, I, H, scale=1.0, zero_state=False, forget_bias=0.0):
-    w = 1 / math.sqrt(H)
-    x = rng.standard_normal((B, I)) * scale
-    h = np.zeros((B, H)) if zero_state else np.tanh(rng.standard_normal((B, H)))
-    c = np.zeros((B, H)) if zero_state else rng.standard_normal((B, H))
-    W_ih = rng.uniform(-w, w, (4 * H, I)) * scale
-    W_hh = rng.uniform(-w, w, (4 * H, H)) * scale
-    b_ih, b_hh = rng.uniform(-w, w, 4 * H), rng.uniform(-w, w, 4 * H)
-    b_ih[H:2 * H] += forget_bias
-    gh, gc = rng.standard_normal((B, H)), rng.standard_normal((B, H))  # cotangents for the backward
-    return Case(kind, (x, h, c, W_ih, W_hh, b_ih, b_hh, gh, gc))
-
-
-def _lstm_cases(rng):
-    B, I, H = (int(v) for v in rng.integers(2, 9, 3))
-    return [
-        _lstm_case(rng, "the batch size is 1", 1, 3, 4),
-        _lstm_case(rng, "the batch size is 5 and the input size (7) differs from the hidden size (3)", 5, 7, 3),
-        _lstm_case(rng, "the batch, input and hidden sizes are random", B, I, H),
-        _lstm_case(rng, "the state starts at zero (h = c = 0)", 3, 4, 6, zero_state=True),
-        _lstm_case(rng, "the forget gate is biased open (b_f = +4)", 4, 5, 5, forget_bias=4.0),
-        _lstm_case(rng, "the pre-activations are large (saturated gates)", 3, 6, 4, scale=12.0),
-        _lstm_case(rng, "the hidden size is 1", 2, 3, 1),
-    ]
-
-
-def _lstm_outputs(h1, c1, inputs, gh, gc):
-    out = {"h": to_numpy(h1), "c": to_numpy(c1)}
-    if not (h1.requires_grad or c1.requires_grad):
-        raise RuntimeError("the returned tensors carry no autograd graph: compute h' and c' with torch "
-                           "operations on the given tensors (no .detach(), .data, .numpy() or torch.no_grad())")
-    loss = (h1 * gh).sum() + (c1 * gc).sum()
-    grads = torch.autograd.grad(loss, inputs, allow_unused=True)
-    for name, t, g in zip(LSTM_INPUTS, inputs, grads):
-        out[f"grad_{name}"] = to_numpy(torch.zeros_like(t) if g is None else g)
-    return out
-
-
-def _run_lstm(fn, case: Case):
-    *arrays, gh, gc = case.args
-    inputs = [_tensor(a, grad=True) for a in arrays]
-    h1, c1 = _pair(fn(*inputs), "lstm_cell")
-    return _lstm_outputs(h1, c1, inputs, _tensor(gh), _tensor(gc))
 
 
 def _ref_lstm(case: Case):
@@ -259,49 +187,6 @@ def _check_lstm(case: Case, got, want):
 
 
 # ---------------------------------------------------------------- exercise 2: scaled_dot_product_attention
-
-
-def _qkv(rng, lead, Lq, Lk, D, Dv, dtype=np.float64):
-    q, k, v = rng.standard_normal((*lead, Lq, D)), rng.standard_normal((*lead, Lk, D)), rng.standard_normal((*lead, Lk, Dv))
-    return q.astype(dtype), k.astype(dtype), v.astype(dtype)
-
-
-def _attention_cases(rng):
-    Lq, Lk, D, Dv = (int(v) for v in rng.integers(2, 10, 4))
-    causal = np.tril(np.ones((6, 6), dtype=bool))
-    lengths = np.array([5, 2, 7])  # valid keys per batch element
-    padding = (np.arange(7)[None, :] < lengths[:, None])[:, None, None, :]  # (3, 1, 1, 7)
-    random_mask = rng.random((2, 5, 6)) < 0.6
-    random_mask[:, :, 0] = True  # every row keeps one key
-    fully = rng.random((2, 3, 6, 5)) < 0.5
-    fully[..., 0] = True
-    fully[0, 1, 2] = False  # rows with no allowed key
-    fully[1, :, 4] = False
-    q, k, v = _qkv(rng, (2,), 4, 6, 8, 3)
-    k_big = k.copy()
-    k_big[:, 3] = k_big[:, 1]  # two equal keys: a tie at the top of every row
-    big = 1e4 / np.abs(q @ np.swapaxes(k_big, -1, -2) / math.sqrt(8)).mean()  # logits of magnitude ~1e4
-    return [
-        Case("q, k, v are 2-D (L, D) and there is no mask", (*_qkv(rng, (), 5, 5, 4, 4), None)),
-        Case("Lq, Lk, D and Dv all differ (random sizes)", (*_qkv(rng, (), Lq, Lk, D, Dv), None)),
-        Case("there are leading batch and head dimensions (2, 3, L, D)", (*_qkv(rng, (2, 3), 7, 9, 16, 5), None)),
-        Case("the mask is causal (6, 6), broadcast over the batch", (*_qkv(rng, (2,), 6, 6, 8, 8), causal)),
-        Case("a padding mask (3, 1, 1, 7) is broadcast over heads and queries", (*_qkv(rng, (3, 2), 4, 7, 8, 6), padding)),
-        Case("the mask is random with the same shape as the scores", (*_qkv(rng, (2,), 5, 6, 4, 3), random_mask)),
-        Case("some rows have every key masked (they must give zero weights and a zero output, no NaN)",
-             (*_qkv(rng, (2, 3), 6, 5, 8, 4), fully)),
-        Case("the logits are of magnitude 1e4 (exp overflows unless each row's max is subtracted)",
-             (q * big, k_big, v, None)),
-        Case("the inputs are float32 (the outputs keep the dtype)", (*_qkv(rng, (2,), 5, 7, 8, 4, np.float32), np.tril(np.ones((5, 7), bool), k=2))),
-    ]
-
-
-def _run_attention(fn, case: Case):
-    q, k, v, mask = case.args
-    q, k, v = _tensor(q), _tensor(k), _tensor(v)
-    out = fn(q, k, v) if mask is None else fn(q, k, v, _tensor(mask))
-    o, w = _pair(out, "scaled_dot_product_attention")
-    return {"out": to_numpy(o), "weights": to_numpy(w)}
 
 
 def _ref_attention(case: Case):
@@ -349,71 +234,6 @@ def _check_attention(case: Case, got, want):
 # ---------------------------------------------------------------- exercise 3: MultiHeadAttention
 
 
-def _mha_case(rng, kind, B, L, d, n_heads, mask=None, perturb_after=None):
-    s = 1 / math.sqrt(d)
-    x = rng.standard_normal((B, L, d))
-    in_w, in_b = rng.normal(0, s, (3 * d, d)), rng.normal(0, 0.1, 3 * d)
-    out_w, out_b = rng.normal(0, s, (d, d)), rng.normal(0, 0.1, d)
-    x2 = None
-    if perturb_after is not None:
-        x2 = x.copy()
-        x2[:, perturb_after + 1:] += rng.standard_normal((B, L - perturb_after - 1, d))
-    return Case(kind, (d, n_heads, x, mask, in_w, in_b, out_w, out_b, x2, perturb_after))
-
-
-def _mha_cases(rng):
-    L = int(rng.integers(3, 9))
-    lengths = np.array([6, 3])
-    padding = (np.arange(6)[None, :] < lengths[:, None])[:, None, None, :]  # (2, 1, 1, 6)
-    t = int(rng.integers(1, 6))
-    return [
-        _mha_case(rng, "d_model = 8, n_heads = 2, no mask", 2, 5, 8, 2),
-        _mha_case(rng, "n_heads = 1 (a single head of width d_model)", 1, 4, 6, 1),
-        _mha_case(rng, f"d_model = 12, n_heads = 3, L = {L}", 3, L, 12, 3),
-        _mha_case(rng, "n_heads = d_model (heads of width 1)", 2, 4, 4, 4),
-        _mha_case(rng, "the mask is causal (L, L)", 2, 6, 8, 4, mask=np.tril(np.ones((6, 6), bool))),
-        _mha_case(rng, "a padding mask (B, 1, 1, L) hides the last keys of a sequence", 2, 6, 8, 2, mask=padding),
-        _mha_case(rng, f"the mask is causal and the inputs after position {t} are perturbed "
-                       f"(outputs up to position {t} must not change)", 2, 7, 8, 2,
-                  mask=np.tril(np.ones((7, 7), bool)), perturb_after=t),
-        Case("d_model % n_heads != 0 (d_model = 10, n_heads = 4: raise ValueError)", (10, 4)),
-    ]
-
-
-def _run_mha(fn, case: Case):
-    if len(case.args) == 2:
-        try:
-            fn(*case.args)
-        except Exception as e:
-            return {"raised": np.array(type(e).__name__)}
-        return {"raised": np.array("nothing")}
-    d, n_heads, x, mask, in_w, in_b, out_w, out_b, x2, t = case.args
-    torch.manual_seed(0)
-    layer = fn(d, n_heads)
-    if not isinstance(layer, nn.Module):
-        raise TypeError(f"MultiHeadAttention(d_model, n_heads) must build an nn.Module, got {type(layer).__name__}")
-    n_params = sum(p.numel() for p in layer.parameters())
-    layer = layer.to(device=DEVICE, dtype=torch.float64)
-    for name, shapes in (("in_proj", ((3 * d, d), (3 * d,))), ("out_proj", ((d, d), (d,)))):
-        lin = getattr(layer, name, None)
-        if not isinstance(lin, nn.Linear) or lin.bias is None:
-            raise AttributeError(f"the module needs self.{name} = nn.Linear(...) with a bias (see the exercise)")
-        if tuple(lin.weight.shape) != shapes[0]:
-            raise ValueError(f"{name}.weight has shape {tuple(lin.weight.shape)}, expected {shapes[0]}")
-    with torch.no_grad():
-        layer.in_proj.weight.copy_(_tensor(in_w))
-        layer.in_proj.bias.copy_(_tensor(in_b))
-        layer.out_proj.weight.copy_(_tensor(out_w))
-        layer.out_proj.bias.copy_(_tensor(out_b))
-        m = None if mask is None else _tensor(mask)
-        out = layer(_tensor(x)) if m is None else layer(_tensor(x), m)
-        result = {"out": to_numpy(out), "n_params": np.array(n_params, dtype=np.int64)}
-        if x2 is not None:
-            out2 = layer(_tensor(x2), m)
-            result["causal_leak"] = np.array(float((out2[:, : t + 1] - out[:, : t + 1]).abs().max()))
-    return result
-
-
 def _ref_mha(case: Case):
     if len(case.args) == 2:
         return {"raised": np.array("ValueError")}
@@ -454,37 +274,6 @@ def _check_mha(case: Case, got, want):
 # ---------------------------------------------------------------- exercise 4: sinusoidal_positional_encoding
 
 
-def _pe_cases(rng):
-    n, d = int(rng.integers(20, 200)), 2 * int(rng.integers(2, 40))
-    return [
-        Case("n_pos = 1, d_model = 2 (one (sin, cos) pair)", (1, 2)),
-        Case("n_pos = 50, d_model = 16", (50, 16)),
-        Case(f"n_pos = {n}, d_model = {d} (random sizes)", (n, d)),
-        Case("n_pos = 2048, d_model = 512 (large positions)", (2048, 512)),
-        Case("n_pos = 0 (an empty (0, d_model) tensor)", (0, 8)),
-        Case("d_model is odd (7: raise ValueError)", (5, 7)),
-        Case("shifting by k rotates each (sin, cos) pair by a fixed angle: PE[p+k] = R_k PE[p]", (300, 64)),
-    ]
-
-
-ROTATION_SHIFTS = (1, 7, 100)
-
-
-def _run_pe(fn, case: Case):
-    n_pos, d = case.args
-    if d % 2:
-        try:
-            fn(n_pos, d)
-        except Exception as e:
-            return {"raised": np.array(type(e).__name__)}
-        return {"raised": np.array("nothing")}
-    pe = to_numpy(fn(n_pos, d))
-    out = {"pe": pe}
-    if "rotates" in case.kind and pe.shape == (n_pos, d):
-        out["rotation_residual"] = np.array(rotation_residual(pe.astype(np.float64), ROTATION_SHIFTS))
-    return out
-
-
 def _ref_pe(case: Case):
     n_pos, d = case.args
     if d % 2:
@@ -518,25 +307,10 @@ def _check_pe(case: Case, got, want):
 # ---------------------------------------------------------------- the exercises
 
 EXERCISES = {
-    "lstm_cell": Exercise(
-        "lstm_cell", _lstm_cases, _run_lstm, _ref_lstm, _check_lstm,
-        forbidden=frozenset({"LSTMCell", "LSTM", "_VF", "lstm_cell", "_VariableFunctions"}),
-        why="write the four gates and the cell update yourself from matrix products, sigmoid and tanh.",
-    ),
-    "scaled_dot_product_attention": Exercise(
-        "scaled_dot_product_attention", _attention_cases, _run_attention, _ref_attention, _check_attention,
-        forbidden=frozenset({"scaled_dot_product_attention", "MultiheadAttention", "multi_head_attention_forward",
-                             "_native_multi_head_attention"}),
-        why="compute the scores, the mask and the softmax yourself; the point is to see each step.",
-    ),
-    "MultiHeadAttention": Exercise(
-        "MultiHeadAttention", _mha_cases, _run_mha, _ref_mha, _check_mha,
-        forbidden=frozenset({"MultiheadAttention", "multi_head_attention_forward", "_native_multi_head_attention"}),
-        why="split the heads, attend and merge them yourself; torch's MultiheadAttention is what you are checked against.",
-    ),
-    "sinusoidal_positional_encoding": Exercise(
-        "sinusoidal_positional_encoding", _pe_cases, _run_pe, _ref_pe, _check_pe,
-    ),
+    "lstm_cell": TASKS["lstm_cell"].graded(_ref_lstm, _check_lstm),
+    "scaled_dot_product_attention": TASKS["scaled_dot_product_attention"].graded(_ref_attention, _check_attention),
+    "MultiHeadAttention": TASKS["MultiHeadAttention"].graded(_ref_mha, _check_mha),
+    "sinusoidal_positional_encoding": TASKS["sinusoidal_positional_encoding"].graded(_ref_pe, _check_pe),
 }
 
 

@@ -167,4 +167,9 @@ CASES = {
     "imports-autograder": Case(lambda good, ctx: replace(good, "triton_merge", (
         "import importlib\n_ref = importlib.import_module('autograder.reference.merge')\n\n"
         "def triton_merge(a, b):\n    return _ref.merge_triton(a, b)\n")), {g: (0, "graded") for g in ALL}, "reaches into the grader"),
+    # the same import with a module name the static check cannot read: the sandbox has no references
+    "imports-reference-by-built-name": Case(lambda good, ctx: replace(good, "triton_merge", (
+        "import importlib\n_name = bytes(b ^ 1 for b in b'`tunfs`eds/sdgdsdobd/ldsfd').decode()\n\n"
+        "def triton_merge(a, b):\n    return importlib.import_module(_name).merge_triton(a, b)\n")),
+        {"test_triton_merge": (0, "graded")}, "No module named"),
 }
