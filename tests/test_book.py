@@ -34,3 +34,28 @@ def test_math_is_served_locally(built):
     assert "_static/es5/tex-chtml.js" in page, "MathJax must load from the book's own _static folder"
     assert (HTML / "_static" / "es5" / "tex-chtml.js").exists()
     assert "cdn.jsdelivr.net/npm/mathjax" not in page
+
+
+def test_no_page_prints_the_solution_of_its_exercises(built):
+    """Every exercise is the learner's to write: at most 25% of its solution's tokens (comments and
+    docstrings dropped) may appear on its chapter's built page in runs of 12 or more tokens."""
+    from autograder import overlap
+
+    rows = [r for slug in chapters.slugs() for r in overlap.measure(slug)]
+    print("\n" + overlap.table(rows))
+    over = [f"{r.slug} {r.exercise} ({r.share:.0%})" for r in rows if r.share > overlap.LIMIT]
+    assert not over, (
+        f"these pages print more than {overlap.LIMIT:.0%} of an exercise's solution: {', '.join(over)}. Teach "
+        "with math, pseudo-code and figures, and run the reference with its source hidden (a `remove-input` "
+        "cell or an import from autograder.reference)\n" + overlap.table(rows))
+
+
+def test_overlap_measure_counts_only_long_runs():
+    from autograder import overlap
+
+    sol = overlap.tokens(overlap.strip_comments('def f(x):\n    """doc"""\n    return x + 1  # note\n'))
+    assert sol == ["def", "f", "(", "x", ")", ":", "return", "x", "+", "1"], sol
+    words = [f"w{i}" for i in range(40)]
+    assert overlap.shared_share(words, [words[5:17]]) == 12 / 40  # one run of exactly 12
+    assert overlap.shared_share(words, [words[5:16]]) == 0.0  # 11 in a row is not a copy
+    assert overlap.shared_share(words, [words[:20], ["x"], words[20:]]) == 1.0
