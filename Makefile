@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 MATHJAX := book/_mathjax/es5/tex-chtml.js
 MATHJAX_VERSION := 3.2.2
 
-.PHONY: book screenshots test lab release grade bench bench-grade sysdeps clean
+.PHONY: book screenshots test lab release grade bench bench-grade gpu-check sysdeps clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH (or make PYTHON=...)"; exit 1; }
@@ -69,6 +69,13 @@ grade: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m autograder bench $(if $(CHAPTER),--chapter $(CHAPTER))
+
+# On a lent GPU machine, with its own Python, torch and triton and no .venv (which cannot travel):
+# every chapter's hidden cases with the solutions, its kernels at GPU sizes, and bench recorded in
+# book/data/; OUT=dir also gets the table and every record in one file (see README, contributors).
+GPU_PYTHON ?= python3
+gpu-check:
+	PYTHONPATH=. PYTHONUNBUFFERED=1 $(GPU_PYTHON) -m autograder gpu-check $(if $(CHAPTER),--chapter $(CHAPTER)) $(if $(OUT),--out $(OUT))
 
 bench-grade: $(STAMP) sysdeps
 	$(PY) -m autograder bench-grade

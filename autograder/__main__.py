@@ -74,6 +74,16 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_gpu_check(args) -> int:
+    from autograder import gpucheck
+
+    if args.unpack:
+        for path in gpucheck.unpack(Path(args.unpack)):
+            print(f"wrote {path}")
+        return 0
+    return gpucheck.main(_chapters(args.chapter), cpu_smoke=args.cpu_smoke, out=Path(args.out) if args.out else None)
+
+
 def cmd_bench_grade(args) -> int:
     from autograder.bench import bench_grade
 
@@ -101,6 +111,13 @@ def main(argv=None) -> int:
     b = sub.add_parser("bench", help="time the chapters' references; on CUDA, record book/data/<slug>.json")
     b.add_argument("--chapter", action="append", help="a chapter slug (repeatable); default: all")
     b.set_defaults(fn=cmd_bench)
+    gc = sub.add_parser("gpu-check", help="on CUDA: every chapter's hidden cases with the solutions, its kernels at "
+                        "GPU sizes, and bench (recorded in book/data/); exit 1 on any failure")
+    gc.add_argument("--chapter", action="append", help="a chapter slug (repeatable); default: all")
+    gc.add_argument("--cpu-smoke", action="store_true", help="without CUDA: the same plan at CPU sizes, writing nothing")
+    gc.add_argument("--out", help="also write the table and every record (gpu-records.json) to this folder")
+    gc.add_argument("--unpack", metavar="FILE", help="write the records of a gpu-records.json into book/data/ and stop")
+    gc.set_defaults(fn=cmd_gpu_check)
     bg = sub.add_parser("bench-grade", help="grade a generated class against stock nbgrader; record bench/grading.json")
     bg.add_argument("--learners", type=int, default=40)
     bg.add_argument("--workers", type=int, default=2)

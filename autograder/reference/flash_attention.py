@@ -614,3 +614,45 @@ def bench(timer, cuda: bool) -> dict:
                 rows[f"{name}_d{d}_mib"].append(mib)
             del q, k, v
     return rows
+
+
+# ---------------------------------------------------------------- gpu-check
+
+
+def gpu_checks(small: bool) -> dict:
+    """The forward and backward kernels at GPU sizes in fp16 and bf16 (or small fp32 ones in the
+    interpreter) against the float64 spec, with the 16-bit dtype's tolerance from the table."""
+    from autograder.tolerance import compare, tolerance
+
+    def fwd_bwd(n: int, d: int, dtype, causal: bool):
+        def check():
+            gen = torch.Generator().manual_seed(n + d)
+            q, k, v, do = (torch.randn(1, 2, n, d, generator=gen).to(dtype) for _ in range(4))
+            o, lse = flash_attn_triton(*(t.to(DEVICE) for t in (q, k, v)), causal)
+            want_o, want_lse = attention_spec(q, k, v, causal)
+            name = str(dtype).split(".")[-1]
+            atol, rtol = tolerance(name if name != "bfloat16" else "bfloat16")
+            err = (o.double().cpu() - want_o).abs()
+            assert bool((err <= atol + rtol * want_o.abs()).all()), f"O off by up to {float(err.max()):.3g}"
+            compare(lse.float().cpu().numpy(), want_lse.float().numpy(), "lse")
+            dq, dk, dv = flash_attn_bwd_triton(*(t.to(DEVICE) for t in (q, k, v)), o, lse, do.to(DEVICE), causal)
+            for got, want, what in zip((dq, dk, dv), attention_grads_spec(q, k, v, do, causal), ("dQ", "dK", "dV")):
+                scale = float(want.abs().max())  # gradients sum over N: compare relative to their size
+                err = float((got.double().cpu() - want).abs().max())
+                assert err <= 10 * rtol * max(scale, 1.0), f"{what} off by {err:.3g} (max |{what}| {scale:.3g})"
+        return check
+
+    if small:
+        return {"fwd+bwd N=80 D=16 float32 causal": fwd_bwd(80, 16, torch.float32, True)}
+    return {f"fwd+bwd N={n} D={d} {str(dt).split('.')[-1]} causal={c}": fwd_bwd(n, d, dt, c)
+            for n, d in ((1024, 64), (2000, 128)) for dt in (torch.float16, torch.bfloat16) for c in (False, True)}
+
+
+def targets(figures: dict) -> list[tuple[str, bool]]:
+    """Chapter 04's GPU target: the forward kernel at N = 4096, D = 64 (non-causal) reaches at least
+    0.7x the TFLOP/s of torch's flash SDPA (at the largest N and D measured, off a GPU)."""
+    sizes = figures["sizes"]
+    i = sizes.index(4096) if 4096 in sizes else len(sizes) - 1
+    d = 64 if "triton_d64_full_tflops" in figures else 16
+    mine, sdpa = figures[f"triton_d{d}_full_tflops"][i], figures[f"sdpa_d{d}_full_tflops"][i]
+    return [(f"forward {mine / sdpa:.2f}x SDPA at N={sizes[i]}, D={d} (target >= 0.7x)", mine >= 0.7 * sdpa)]

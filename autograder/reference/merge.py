@@ -163,3 +163,33 @@ def bench(timer, cuda: bool) -> dict:
         rows["copy_gbps"].append(gbps(total, timer(lambda: both.clone())))
         del keys, a, b, both
     return rows
+
+
+# ---------------------------------------------------------------- gpu-check
+
+
+def gpu_checks(small: bool) -> dict:
+    """The merge-path kernel at GPU sizes (or small ones in the interpreter) against the spec."""
+
+    def merge_at(total: int, dtype):
+        def check():
+            gen = torch.Generator().manual_seed(total)
+            keys = torch.randint(-1000, 1000, (total,), generator=gen).to(dtype)  # many ties
+            a, b = (x.sort().values for x in keys.split([total // 3, total - total // 3]))
+            got = merge_triton(a.to(DEVICE), b.to(DEVICE)).cpu().numpy()
+            want = stable_merge(a.numpy(), b.numpy())
+            assert np.array_equal(got, want), f"merge_triton differs from the stable merge at m + n = {total}"
+        return check
+
+    sizes = [3000] if small else [2**20 + 7, 2**24]
+    return {f"merge_triton m+n={n} {str(dt).split('.')[-1]}": merge_at(n, dt)
+            for n in sizes for dt in (torch.int32, torch.float32)}
+
+
+def targets(figures: dict) -> list[tuple[str, bool]]:
+    """Chapter 01's GPU targets at the largest size: faster than torch.sort of the concatenation,
+    and at least 30% of the bandwidth of a plain device copy of the same bytes."""
+    merge, sort, copy = (figures[k][-1] for k in ("triton_merge_gbps", "torch_sort_gbps", "copy_gbps"))
+    size = figures["sizes"][-1]
+    return [(f"merge {merge / sort:.2f}x torch.sort at m+n={size:.3g} (target > 1x)", merge > sort),
+            (f"merge at {merge / copy:.0%} of a device copy's GB/s (target >= 30%)", merge >= 0.3 * copy)]
