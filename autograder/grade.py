@@ -178,6 +178,8 @@ def grade_submission(student_id: str, path: Path, slug: str, opts: Options, timi
                            else _static_refusal(release.slug, test_id, nb)
                            or check_record(release.slug, name, seed, work / "records" / f"{name}.npz"))
                 row.points, row.reason = (points, "") if verdict is None else (0.0, verdict)
+            elif run.status == "error" and run.ename == "NotImplementedError":
+                row.reason = "not attempted (NotImplementedError)"
             elif run.status == "error":
                 row.reason = f"{run.ename}: {run.evalue}".strip()
             elif run.status == "timeout":

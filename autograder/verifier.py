@@ -29,13 +29,22 @@ def _run(ex: Task, fn, case) -> Outputs:
         return {"error": np.array(f"{type(e).__name__}: {e}"[:500])}
 
 
-def _first_failure(ex: Exercise, cases, outputs) -> str | None:
+def _failures(ex: Exercise, cases, outputs) -> str | None:
+    """None when every case passed; else how many failed, and the first failing case of each kind of
+    failure (up to three kinds), so that a bug that fails everywhere is not blamed on one case."""
+    failed = []
     for case, got in zip(cases, outputs):
         try:
             ex.check(case, got, ex.reference(case))
         except AssertionError as e:
-            return f"{ex.name} fails when {case.kind}: {e}"
-    return None
+            failed.append((case.kind, str(e)))
+    if not failed:
+        return None
+    firsts: dict[str, tuple[str, str]] = {}
+    for kind, message in failed:
+        firsts.setdefault(message.split(":", 1)[0], (kind, message))
+    shown = [f"when {kind}: {message[:400]}" for kind, message in list(firsts.values())[:3]]
+    return f"{ex.name} fails in {len(failed)} of {len(cases)} cases; first: " + "; also ".join(shown)
 
 
 def verify(chapter: str, exercise: str, fn) -> None:
@@ -47,7 +56,7 @@ def verify(chapter: str, exercise: str, fn) -> None:
     if os.environ.get(RECORD_VAR):  # grading: the grader's own process decides
         record(Path(os.environ[RECORD_VAR]) / f"{exercise}.npz", outputs)
         return
-    failure = _first_failure(chapters.exercise(chapter, exercise), cases, outputs)
+    failure = _failures(chapters.exercise(chapter, exercise), cases, outputs)
     if failure:
         raise AssertionError(failure)
 
@@ -80,4 +89,4 @@ def check_record(chapter: str, exercise: str, seed: int, path: Path) -> str | No
     cases = ex.cases(np.random.default_rng(seed))
     if len(outputs) != len(cases):
         return f"verify recorded {len(outputs)} outputs for {len(cases)} cases"
-    return _first_failure(ex, cases, outputs)
+    return _failures(ex, cases, outputs)

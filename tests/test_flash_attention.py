@@ -152,7 +152,7 @@ def test_the_reference_passes_every_case_and_the_grader_agrees(name, tmp_path, m
 def _first_failure(name, fn, seed=1):
     ex = F.EXERCISES[name]
     cases = ex.cases(np.random.default_rng(seed))
-    return verifier._first_failure(ex, cases, [verifier._run(ex, fn, c) for c in cases])
+    return verifier._failures(ex, cases, [verifier._run(ex, fn, c) for c in cases])
 
 
 def _softmax_no_rescale(x, block):
@@ -226,18 +226,18 @@ def _bwd_in_torch(q, k, v, o, lse, do, causal=False):
 @pytest.mark.parametrize("name,fn,match", [
     ("online_softmax", _softmax_no_rescale, r"y: max \|err\|"),
     ("online_softmax", _softmax_whole_rows, r"rows x block = \d+.*torch.empty_like"),
-    ("blocked_attention", _blocked_unscaled, r"fails when causal is off.*(o|lse): max \|err\|"),
+    ("blocked_attention", _blocked_unscaled, r"first: when causal is off.*(o|lse): max \|err\|"),
     ("blocked_attention", _blocked_naive, r"N_q x N_k = 256 x 256.*one block of keys at a time"),
     ("flash_attn_fwd", _fwd_in_torch, r"launched no Triton kernel"),
     ("flash_attn_fwd", _fwd_copies, r"non-contiguous views.*allocates \d+ bytes.*\.contiguous\(\) copies"),
     ("flash_attn_fwd", _fwd_with_scratch, r"allocates \d+ bytes"),
     ("flash_attn_fwd", _fwd_tail_garbage, r"N = 200 \(not a multiple of the block: mask the tail\).*o: max \|err\|"),
-    ("flash_attn_bwd", _bwd_without_delta, r"fails when N = 64, D = 16, causal off.*d[qk]: max \|err\|"),
+    ("flash_attn_bwd", _bwd_without_delta, r"first: when N = 64, D = 16, causal off.*d[qk]: max \|err\|"),
     ("flash_attn_bwd", _bwd_in_torch, r"launched no Triton kernel"),
 ])
 def test_each_check_fails_with_a_teaching_message(name, fn, match):
     failure = _first_failure(name, fn)
-    assert failure is not None and failure.startswith(f"{name} fails when"), failure
+    assert failure is not None and failure.startswith(f"{name} fails in"), failure
     import re
 
     assert re.search(match, failure), failure

@@ -1,6 +1,8 @@
 """The grader's own parts: the references agree with their specs, the comparison fails when it
 should (and says where, without showing expected values), forbidden calls are found wherever the
 learner hides them, and recorded outputs are judged again outside the learner's process."""
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -137,7 +139,7 @@ def test_a_tampered_record_fails_outside_the_kernel(tmp_path, monkeypatch):
     outputs = verifier.load_record(path)
     outputs[0]["i"] = outputs[0]["i"] + 1
     verifier.record(path, outputs)
-    assert "fails when" in verifier.check_record("01-merge", "merge_path_partition", 99, path)
+    assert "fails in 1 of" in verifier.check_record("01-merge", "merge_path_partition", 99, path)
     # a record made for another seed does not pass either: the cases are the grader's
     assert verifier.check_record("01-merge", "merge_path_partition", 100, tmp_path / "missing.npz")
 
@@ -173,3 +175,21 @@ def test_a_dotted_entry_refuses_only_the_attribute():
     source = "def mha(x):\n    return scaled_dot_product_attention(x)\n"
     assert forbidden.uses(source, {".scaled_dot_product_attention"}) == []
     assert forbidden.uses("F.scaled_dot_product_attention(q, k, v)", {".scaled_dot_product_attention"})
+
+
+def test_a_reason_counts_the_failing_cases_and_names_each_kind_of_failure():
+    """A bug that fails everywhere is reported as such, not blamed on the first case tried."""
+    ex = M.EXERCISES["merge_path_partition"]
+    cases = ex.cases(np.random.default_rng(3))
+
+    def off_by_one(a, b, diag):
+        if not 0 <= diag <= len(a) + len(b):
+            raise ValueError(diag)
+        return min(diag, len(a))  # takes a's elements first, whatever the values
+
+    reason = verifier._failures(ex, cases, [verifier._run(ex, off_by_one, c) for c in cases])
+    failed = int(re.search(r"fails in (\d+) of (\d+) cases", reason).group(1))
+    assert 1 < failed < len(cases), reason  # the empty-array and out-of-range cases still pass
+    assert reason.startswith(f"merge_path_partition fails in {failed} of {len(cases)} cases; first: when "), reason
+    raising = verifier._failures(ex, cases, [verifier._run(ex, lambda a, b, d: 1 / 0, c) for c in cases])
+    assert f"fails in {len(cases)} of {len(cases)} cases" in raising and "raises ZeroDivisionError" in raising

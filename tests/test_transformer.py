@@ -20,7 +20,7 @@ def _grade(name, fn, seed=0):
     """The first failure message of fn on the exercise's cases, or None (as verify decides)."""
     ex = T.EXERCISES[name]
     cases = ex.cases(np.random.default_rng(seed))
-    return verifier._first_failure(ex, cases, [verifier._run(ex, fn, c) for c in cases])
+    return verifier._failures(ex, cases, [verifier._run(ex, fn, c) for c in cases])
 
 
 # ---------------------------------------------------------------- specs against fast implementations
@@ -170,7 +170,7 @@ def _lstm_calls_torch(x, h, c, W_ih, W_hh, b_ih, b_hh):
 ])
 def test_lstm_check_fails_on_each_mistake(fn, message):
     failure = _grade("lstm_cell", fn)
-    assert failure is not None and failure.startswith("lstm_cell fails when") and re.search(message, failure), failure
+    assert failure is not None and failure.startswith("lstm_cell fails in") and re.search(message, failure), failure
 
 
 def _attn_no_scale(q, k, v, mask=None):
