@@ -26,10 +26,14 @@ def write_feedback(rows: list[Row], path: Path) -> None:
     visible part of its test. Hidden test source never appears (only verify's messages do)."""
     total, most = sum(r.points for r in rows), sum(r.max_points for r in rows)
     parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
         f"<title>{html.escape(rows[0].chapter)}: {html.escape(rows[0].student_id)}</title>",
+        # reasons and headings wrap (a reason is one long line); code keeps its lines and scrolls in its box
         "<style>body{font-family:sans-serif;max-width:52em;margin:2em auto;padding:0 1em}"
-        "pre{background:#f6f6f6;padding:.6em;overflow-x:auto}.ok{color:#1a7f37}.bad{color:#b3261e}</style>",
+        "h1,h2,p{overflow-wrap:anywhere}.why{background:#f6f6f6;padding:.6em;white-space:pre-wrap;"
+        "overflow-wrap:anywhere;font-family:monospace}pre{background:#f6f6f6;padding:.6em;overflow-x:auto}"
+        ".ok{color:#1a7f37}.bad{color:#b3261e}</style>",
         f"</head><body><h1>{html.escape(rows[0].chapter)}</h1>",
         f"<p>Learner <b>{html.escape(rows[0].student_id)}</b>: <b>{total:g} / {most:g}</b> points.</p>",
     ]
@@ -38,7 +42,7 @@ def write_feedback(rows: list[Row], path: Path) -> None:
         parts.append(f"<h2 class='{'ok' if good else 'bad'}'>{html.escape(r.grade_id)}: {r.points:g} / {r.max_points:g}</h2>")
         parts.append(f"<p>Status: {html.escape(r.status)}</p>")
         if r.reason:
-            parts.append(f"<p>Why: </p><pre>{html.escape(r.reason)}</pre>")
+            parts.append(f"<p>Why:</p><div class='why'>{html.escape(r.reason)}</div>")
         if r.visible:
             parts.append(f"<details><summary>The visible checks of this cell</summary><pre>{html.escape(r.visible)}</pre></details>")
         if r.stdout:
@@ -80,9 +84,9 @@ def write_report(rows: list[Row], path: Path) -> None:
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlabel("learners")
     ax.set_title("How the class did, per exercise")
-    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.08), ncol=6, fontsize=8, frameon=False)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.08), ncol=3, fontsize=8, frameon=False)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")  # the canvas grows to hold the legend and long labels
     plt.close(fig)
 
 
@@ -103,10 +107,14 @@ def write_index(rows: list[Row], path: Path) -> None:
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
         "<title>Grading summary</title>",
         "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}"
-        "table{border-collapse:collapse;width:100%;margin:1em 0}th,td{padding:.3em .5em;border-bottom:1px solid #ddd;"
-        "text-align:left}td:nth-child(-n+2){white-space:nowrap}td.n{text-align:right}.bar{display:flex;height:1em;min-width:8em;background:#eee}"
-        ".bar span{display:block;height:100%}img{max-width:100%;height:auto}.scroll{overflow-x:auto}"
-        ".legend span{display:inline-block;width:.8em;height:.8em;margin:0 .3em 0 1em}</style>",
+        # tables fit their column: names wrap anywhere, count headers wrap, and on a phone the count
+        # columns give way to the bar (whose parts carry the counts as titles)
+        "table{border-collapse:collapse;width:100%;margin:1em 0}th,td{padding:.3em .4em;border-bottom:1px solid #ddd;"
+        "text-align:left;overflow-wrap:anywhere}th.n{font-weight:normal;font-size:85%}td.n,th.n{text-align:right}"
+        ".bar{display:flex;height:1em;min-width:4em;background:#eee}"
+        ".bar span{display:block;height:100%}img{max-width:100%;height:auto}"
+        "h1,h2,p{overflow-wrap:anywhere}.legend span{display:inline-block;width:.8em;height:.8em;margin:0 .3em 0 1em}"
+        "@media (max-width:40em){.count{display:none}body{margin:1em auto}}</style>",
         "</head><body><h1>Grading summary</h1>",
         f"<p id='submissions'>{len(worst)} submissions: "
         + ", ".join(f"{by_status[s]} {s.replace('_', ' ')}" for s in STATUSES) + ".</p>",
@@ -120,9 +128,9 @@ def write_index(rows: list[Row], path: Path) -> None:
             exercises[(r.chapter, r.grade_id)].append(r)
     parts.append("<h2>Exercises</h2><p class='legend'>" + "".join(
         f"<span style='background:{c}'></span>{k}" for k, c in OUTCOMES.items()) + "</p>")
-    parts.append("<div class='scroll'><table id='exercises'><thead><tr><th>chapter</th><th>exercise</th>"
+    parts.append("<table id='exercises'><thead><tr><th>chapter</th><th>exercise</th>"
                  "<th>max</th><th>mean</th><th>distribution</th>"
-                 + "".join(f"<th>{k}</th>" for k in OUTCOMES) + "</tr></thead><tbody>")
+                 + "".join(f"<th class='n count'>{k}</th>" for k in OUTCOMES) + "</tr></thead><tbody>")
     for (chapter, gid), rs in exercises.items():
         counts = Counter(outcome(r) for r in rs)
         bar = "".join(f"<span title='{k}: {counts[k]}' style='width:{100 * counts[k] / len(rs):.1f}%;background:{c}'></span>"
@@ -131,9 +139,9 @@ def write_index(rows: list[Row], path: Path) -> None:
             f"<tr data-exercise='{e(chapter)}/{e(gid)}'><td>{e(chapter)}</td><td>{e(gid)}</td>"
             f"<td class='n'>{rs[0].max_points:g}</td><td class='n'>{sum(r.points for r in rs) / len(rs):.2f}</td>"
             f"<td><div class='bar'>{bar}</div></td>"
-            + "".join(f"<td class='n' data-outcome='{k}'>{counts[k]}</td>" for k in OUTCOMES) + "</tr>")
-    parts.append("</tbody></table></div><h2>Submissions</h2>")
-    parts.append("<div class='scroll'><table id='learners'><thead><tr><th>learner</th><th>chapter</th><th>points</th>"
+            + "".join(f"<td class='n count' data-outcome='{k}'>{counts[k]}</td>" for k in OUTCOMES) + "</tr>")
+    parts.append("</tbody></table><h2>Submissions</h2>")
+    parts.append("<table id='learners'><thead><tr><th>learner</th><th>chapter</th><th>points</th>"
                  "<th>status</th><th>feedback</th></tr></thead><tbody>")
     for (student, chapter), status in sorted(worst.items()):
         rs = [r for r in rows if (r.student_id, r.chapter) == (student, chapter)]
@@ -143,7 +151,7 @@ def write_index(rows: list[Row], path: Path) -> None:
             f"<tr data-learner='{e(student)}'><td>{e(student)}</td><td>{e(chapter)}</td>"
             f"<td class='n'>{sum(r.points for r in rs):g} / {sum(r.max_points for r in rs):g}</td>"
             f"<td>{e(status.replace('_', ' '))}</td><td>{link}</td></tr>")
-    parts.append("</tbody></table></div></body></html>")
+    parts.append("</tbody></table></body></html>")
     path.write_text("\n".join(parts), encoding="utf-8")
 
 

@@ -680,3 +680,30 @@ def test_formgrader_lists_the_chapter_with_its_exercises_and_points(browser, gra
         assert lab.stop() == [], f"JupyterLab left processes running after SIGTERM: {lab.stopped}"
     finally:
         lab.stop()
+
+
+SCROLLS_INSIDE = """() => [...document.querySelectorAll('body *')]
+  .filter(e => e.tagName !== 'PRE' && e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX !== 'visible')
+  .map(e => `<${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}> ${e.scrollWidth} px in ${e.clientWidth} px`)"""
+
+
+def test_grading_pages_fit_a_desktop_and_a_phone(browser, graded, tmp_path):
+    """index.html and a feedback page whose reason is one 2,500-character line neither scroll
+    sideways nor hide a table's columns behind a sideways scroll, at 1280 px and at 390 px."""
+    from autograder import report
+    from autograder.grade import Row
+
+    out, _ = graded
+    reason = "merge fails in 7 of 7 cases; first: when m == 0: " + "nums1: 3 of 5 elements differ, " * 80
+    long = tmp_path / "feedback" / "a-learner-with-a-rather-long-identifier-0123456789" / f"{CHAPTER}.html"
+    report.write_feedback([Row(long.parent.name, CHAPTER, "test_merge_path_partition_with_a_long_name", 0.0, 2.0,
+                               "graded", reason, visible="assert merge([1], 1, [], 0) is None")], long)
+    for path in (out / "index.html", long):
+        for viewport in (DESKTOP, PHONE):
+            with offline_context(browser, "file://", viewport=viewport) as ctx:
+                page = ctx.new_page()
+                load(page, path.as_uri(), watch(page, "file://"))
+                o, inside = page.evaluate(OVERFLOW), page.evaluate(SCROLLS_INSIDE)
+            where = f"{path.name} at {viewport['width']} px"
+            assert o["scroll"] <= o["width"], f"{where} scrolls sideways:\n  " + "\n  ".join(o["culprits"])
+            assert not inside, f"{where}: these boxes need a sideways scroll: {inside}"
