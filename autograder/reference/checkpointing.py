@@ -2,7 +2,7 @@
 
 The measuring tool: `SavedBytes`, a context manager over `torch.autograd.graph.saved_tensors_hooks`
 that counts the bytes of every distinct storage autograd holds for the backward pass, live, over
-time (exact, device-independent, and the same on the CPU as on a GPU). The book and the checks
+time (exact and device-independent: the bytes of what autograd saves, not the allocator's peak). The book and the checks
 both measure with it.
 
 Specs: plain autograd (store everything), `plan_peak` (the peak of a checkpoint plan under the
