@@ -41,7 +41,7 @@ def cmd_grade(args) -> int:
     opts = grade.Options(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout)
     progress = lambda total: tqdm(total=total, desc="grading", unit="notebook", file=sys.stderr)  # noqa: E731
     rows, releases = grade.run_batch(root, out, slugs, opts, workers=args.workers, progress=progress,
-                                     versions=_versions())
+                                     versions=_versions(), note=lambda line: print(line, file=sys.stderr))
     report.write_csv(rows, out / "grades.csv")
     for (student, slug) in dict.fromkeys((r.student_id, r.chapter) for r in rows if r.chapter in releases):
         report.write_feedback([r for r in rows if (r.student_id, r.chapter) == (student, slug)],

@@ -248,8 +248,9 @@ def _timed(student: str, path: Path, slug: str, opts: Options) -> tuple[list[Row
 
 
 def run_batch(root: Path, out: Path, slugs: list[str], opts: Options, workers: int = 1,
-              progress=None, versions: dict | None = None) -> tuple[list[Row], dict[str, Release]]:
-    """Grade every submission of `slugs` under root; reuse valid saved results; return all rows."""
+              progress=None, versions: dict | None = None, note=None) -> tuple[list[Row], dict[str, Release]]:
+    """Grade every submission of `slugs` under root; reuse valid saved results; return all rows.
+    `note`, if given, is told in one line how many submissions were reused unchanged."""
     found = find_submissions(root)
     sandbox.sweep_cgroups()
     known = set(chapters.slugs())
@@ -269,6 +270,10 @@ def run_batch(root: Path, out: Path, slugs: list[str], opts: Options, workers: i
             rows_by_key[(student, stem)] = saved
         else:
             todo.append((student, stem, path, key))
+    reused = sum(1 for student, stem, _ in found if (student, stem) in rows_by_key and stem in releases)
+    if note and reused:
+        note(f"{reused} of {reused + len(todo)} submissions unchanged since the last run, reused from "
+             f"{out / 'results'}; {len(todo)} to grade")
     bar = progress(total=len(todo)) if progress else None
     runs_log = (out / "runs.jsonl").open("a")
 

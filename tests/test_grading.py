@@ -136,6 +136,11 @@ def test_regrading_gives_the_same_grades(graded, tmp_path):
     assert again_grades
     for key, row in again_grades.items():
         assert row == grades[key]
+    rerun = run_cli("grade", again, "--out", tmp_path / "out", "--cell-timeout", CELL_TIMEOUT)
+    n = len(list(again.glob("*/*.ipynb")))
+    assert f"{n} of {n} submissions unchanged since the last run, reused" in rerun.stderr, (
+        f"a rerun that reuses saved results must say so:\n{rerun.stderr[-2000:]}")
+    assert read_grades(tmp_path / "out") == again_grades
 
 
 def test_bad_paths_fail_fast_and_write_nothing(tmp_path):
