@@ -104,7 +104,8 @@ def main(argv=None) -> int:
     g.add_argument("--out", required=True, help="folder for grades.csv, feedback/, report.png, gradebook.db")
     g.add_argument("--chapter", action="append", help="grade only this chapter (repeatable)")
     g.add_argument("--db", help="gradebook URL (default: sqlite:///OUT/gradebook.db)")
-    g.add_argument("--cell-timeout", type=float, default=120.0, help="seconds per cell (default 120)")
+    g.add_argument("--cell-timeout", type=float, default=None,
+                   help="seconds per cell (default: each chapter's limit in exercises/cell-limits.json)")
     g.add_argument("--notebook-timeout", type=float, default=900.0, help="seconds per notebook (default 900)")
     g.add_argument("--workers", type=int, default=1, help="submissions graded in parallel (default 1)")
     g.set_defaults(fn=cmd_grade)

@@ -72,5 +72,10 @@ def release(slug: str) -> Path:
     return ROOT / "exercises" / f"{slug}.ipynb"
 
 
+def cell_limits() -> Path:
+    """exercises/cell-limits.json: each chapter's default seconds per graded cell, set at release."""
+    return ROOT / "exercises" / "cell-limits.json"
+
+
 def data(slug: str) -> Path:
     return ROOT / "book" / "data" / f"{slug}.json"

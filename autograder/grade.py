@@ -28,6 +28,7 @@ import nbformat
 
 from autograder import chapters, forbidden, notebooks, sandbox
 from autograder.execute import execute
+from autograder.release import cell_limit
 from autograder.verifier import RECORD_VAR, SEED_VAR, check_record
 
 
@@ -46,7 +47,7 @@ class Row:
 
 @dataclass(frozen=True)
 class Options:
-    cell_timeout: float = 120.0
+    cell_timeout: float | None = None  # None: each chapter's limit recorded at release
     notebook_timeout: float = 900.0
     limits: sandbox.Limits = field(default_factory=sandbox.Limits)
 
@@ -148,6 +149,7 @@ def grade_submission(student_id: str, path: Path, slug: str, opts: Options, timi
         return _rows(student_id, release, "not_gradable", str(e))
     nb, notes = notebooks.assemble(submission, release.source, release.release)
     seed = seed_for(student_id, release)
+    limit = opts.cell_timeout or cell_limit(slug)
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
     work = Path(tempfile.mkdtemp(prefix="grade-"))
     uid, cgroups = None, []
@@ -157,7 +159,7 @@ def grade_submission(student_id: str, path: Path, slug: str, opts: Options, timi
         uid = sandbox.uid_for(seed)
         cgroups = sandbox.make_cgroups(work.name, opts.limits) if uid is not None else []
         runs = execute([c.source for c in code_cells], cwd=str(work), env=kernel_env(work, seed),
-                       cell_timeout=opts.cell_timeout, notebook_timeout=opts.notebook_timeout,
+                       cell_timeout=limit, notebook_timeout=opts.notebook_timeout,
                        prefix=sandbox.kernel_prefix(work, opts.limits, uid, cgroups),
                        after_cell=lambda: sandbox.reap(uid))
         if timing is not None:
@@ -183,7 +185,7 @@ def grade_submission(student_id: str, path: Path, slug: str, opts: Options, timi
             elif run.status == "error":
                 row.reason = f"{run.ename}: {run.evalue}".strip()
             elif run.status == "timeout":
-                row.status, row.reason = "timeout", f"the cell ran past its limit of {opts.cell_timeout:g} s"
+                row.status, row.reason = "timeout", f"the cell ran past its limit of {limit:g} s"
                 if run.evalue:
                     row.reason += f" ({run.evalue})"
             elif run.status == "crashed":
@@ -264,7 +266,8 @@ def run_batch(root: Path, out: Path, slugs: list[str], opts: Options, workers: i
             continue
         if stem not in releases:
             continue  # a chapter not asked for in this run
-        key = {"submission": sha256_file(path), "release": releases[stem].sha256, "options": opts.key()}
+        key = {"submission": sha256_file(path), "release": releases[stem].sha256, "options": opts.key(),
+               "cell_limit": opts.cell_timeout or cell_limit(stem)}
         saved = _load_result(_result_path(out, student, stem), key)
         if saved is not None:
             rows_by_key[(student, stem)] = saved

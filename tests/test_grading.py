@@ -11,7 +11,6 @@ from autograder import chapters, notebooks
 from conftest import read_grades, release, run_cli, solved, with_cell, write, wrong_submissions
 
 SLUG = "01-merge"
-CELL_TIMEOUT = 20
 
 RAISES = "def merge_path_partition(a, b, diag):\n    raise RuntimeError('not today')\n"
 
@@ -46,7 +45,7 @@ def graded(tmp_path_factory):
     everyone = {**_chapters_class(), **{(student, SLUG): nb for student, nb in _chapter01_extras().items()}}
     for (student, slug), nb in everyone.items():
         write(nb, subs / student / f"{slug}.ipynb")
-    done = run_cli("grade", subs, "--out", out, "--cell-timeout", CELL_TIMEOUT, "--workers", 2)
+    done = run_cli("grade", subs, "--out", out, "--workers", 2)  # each chapter's recorded cell limit
     assert done.returncode == 0, f"the grader itself failed:\n{done.stderr[-4000:]}"
     return subs, out, read_grades(out), done
 
@@ -130,13 +129,13 @@ def test_regrading_gives_the_same_grades(graded, tmp_path):
     again = tmp_path / "subs"
     for student in ("solution", "wrong-partition_ties_from_b", "raises"):
         shutil.copytree(subs / student, again / student)
-    done = run_cli("grade", again, "--out", tmp_path / "out", "--cell-timeout", CELL_TIMEOUT)
+    done = run_cli("grade", again, "--out", tmp_path / "out")
     assert done.returncode == 0, done.stderr[-3000:]
     again_grades = read_grades(tmp_path / "out")
     assert again_grades
     for key, row in again_grades.items():
         assert row == grades[key]
-    rerun = run_cli("grade", again, "--out", tmp_path / "out", "--cell-timeout", CELL_TIMEOUT)
+    rerun = run_cli("grade", again, "--out", tmp_path / "out")
     n = len(list(again.glob("*/*.ipynb")))
     assert f"{n} of {n} submissions unchanged since the last run, reused" in rerun.stderr, (
         f"a rerun that reuses saved results must say so:\n{rerun.stderr[-2000:]}")

@@ -40,3 +40,14 @@ def test_source_contract_is_enforced(tmp_path, monkeypatch):
     monkeypatch.setattr(chapters, "source", lambda s: path)
     with pytest.raises(notebooks.SourceError, match="test_merge.*verify"):
         notebooks.source_notebook(slug)
+
+
+def test_every_chapter_has_a_cell_limit_recorded_with_its_release():
+    """Grading's default seconds per cell come from the release (make release measures them)."""
+    from autograder.release import FLOOR, cell_limit
+
+    limits = json.loads(chapters.cell_limits().read_text())
+    for slug in chapters.slugs():
+        assert slug in limits, f"exercises/cell-limits.json has no limit for {slug}: run `make release`"
+        assert cell_limit(slug) == limits[slug]["cell_timeout"] >= FLOOR
+        assert limits[slug]["cell_timeout"] >= 10 * limits[slug]["slowest_cell_seconds"], "a generous multiple"
