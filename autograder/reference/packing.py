@@ -287,8 +287,13 @@ def _check_ffd(case: Case, got, want):
             raise AssertionError(f"bin {b} holds more than the capacity")
     if len(sizes) != len(want["sizes"]):
         raise AssertionError(f"uses {len(sizes)} bins where first-fit decreasing uses {len(want['sizes'])}")
-    compare(sizes, want["sizes"], "items per bin")
-    compare(flat, want["bins"], "bins (flattened in order)")
+    want_ends = np.cumsum(want["sizes"])
+    for b, (a, e, wa, we) in enumerate(zip(ends - sizes, ends, want_ends - want["sizes"], want_ends)):
+        if flat[a:e].tolist() != want["bins"][wa:we].tolist():
+            raise AssertionError(
+                f"bin {b} differs from first-fit decreasing's: sort by length descending with ties by index, put "
+                "each item into the lowest-numbered open bin with room (not the fullest one), and list a bin's "
+                "items in the order they were placed")
     if float(got.get("seconds", 0)) > FFD_SECONDS:
         raise AssertionError(f"took {float(got['seconds']):.1f} s for 10^4 items (limit {FFD_SECONDS:g} s): keep the "
                              "free room of each bin in a list and scan it, instead of re-summing bins or re-sorting")

@@ -1,0 +1,254 @@
+"""Chapter 07 references: packing, unpad/pad and the varlen kernel agree with their specs, the
+packed batch gives the padded batch's loss, the op recorder sees what the cost rule relies on,
+and every check fails when it should, with a message that teaches and shows no expected values."""
+import pickle
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from autograder import verifier
+from autograder.exercise import Case
+from autograder.reference import packing as P
+
+SLUG = "07-packing"
+
+
+def _run_and_check(name, fn, case):
+    ex = P.EXERCISES[name]
+    got = verifier._run(ex, fn, case)
+    ex.check(case, got, ex.reference(case))
+
+
+def _case(name, kind):
+    return next(c for c in P.EXERCISES[name].cases(np.random.default_rng(0)) if c.kind.startswith(kind))
+
+
+# ---------------------------------------------------------------- packing
+
+
+def test_ffd_follows_its_definition():
+    assert P.ffd([4, 8, 1, 4, 2, 1], 10) == [[1, 4], [0, 3, 2, 5]]
+    assert P.ffd([9, 4, 7, 1, 4, 1], 10) == [[0, 3], [2, 5], [1, 4]]  # best fit would put the last 1 in bin 2
+    assert P.ffd([3, 3, 3, 3], 7) == [[0, 1], [2, 3]]
+    assert P.ffd([0, 0], 4) == [[0, 1]] and P.ffd([], 4) == []
+    for args in (([1], 0), ([], -1), ([-1], 4), ([5], 4)):
+        with pytest.raises(ValueError):
+            P.ffd(*args)
+
+
+def test_ffd_and_next_fit_are_valid_packings_near_the_lower_bound():
+    rng = np.random.default_rng(1)
+    lengths = P.long_tailed_lengths(rng, 500, 1024, 100).tolist()
+    bound = -(-sum(lengths) // 1024)
+    for pack, slack in ((P.ffd, 11 / 9), (P.next_fit, 2.0)):
+        bins = pack(lengths, 1024)
+        assert sorted(i for b in bins for i in b) == list(range(500))
+        assert all(sum(lengths[i] for i in b) <= 1024 for b in bins)
+        assert bound <= len(bins) <= slack * bound + 1
+    assert P.next_fit([3, 3, 3], 5) == [[0], [1], [2]] and P.next_fit([2, 3, 4], 5) == [[0, 1], [2]]
+
+
+# ---------------------------------------------------------------- unpad / pad
+
+
+def test_unpad_and_pad_round_trip_with_gradients():
+    hidden = torch.randn(3, 5, 2, 4, dtype=torch.float64, requires_grad=True)
+    mask = torch.tensor([[1, 1, 0, 0, 0], [0, 0, 0, 0, 0], [0, 1, 1, 1, 1]], dtype=torch.int32)
+    values, indices, cu, max_seqlen = P.unpad(hidden, mask)
+    assert values.shape == (6, 2, 4) and indices.tolist() == [0, 1, 11, 12, 13, 14]
+    assert cu.tolist() == [0, 2, 2, 6] and cu.dtype == torch.int32 and max_seqlen == 4 and type(max_seqlen) is int
+    keep = mask.bool()[..., None, None]
+    assert torch.equal(P.pad(values, indices, 3, 5), hidden.detach() * keep)
+    torch.autograd.gradcheck(lambda h: P.pad(P.unpad(h, mask)[0], indices, 3, 5), (hidden,))
+    empty = P.unpad(torch.zeros(2, 3), torch.zeros(2, 3, dtype=torch.bool))
+    assert empty[0].shape == (0,) and empty[2].tolist() == [0, 0, 0] and empty[3] == 0
+
+
+# ---------------------------------------------------------------- varlen attention
+
+
+def _packed(lengths, h=2, d=16, seed=0, dtype=torch.float32):
+    gen = torch.Generator().manual_seed(seed)
+    t = sum(lengths)
+    q, k, v = (torch.randn(t, h, d, generator=gen, dtype=dtype) for _ in range(3))
+    cu = torch.tensor([0, *np.cumsum(lengths).tolist()], dtype=torch.int32)
+    return q, k, v, cu
+
+
+@pytest.mark.parametrize("lengths,d,causal,scale", [
+    ([64], 16, False, None), ([37, 100, 5], 16, True, None), ([37, 100, 5], 32, False, None),
+    ([1, 1, 3], 16, True, None), ([20, 0, 33], 64, True, 0.25), ([70], 128, False, None),
+])
+def test_varlen_kernel_matches_per_sequence_attention(lengths, d, causal, scale):
+    q, k, v, cu = _packed(lengths, d=d, seed=len(lengths) + d)
+    out = P.varlen_attention_triton(q, k, v, cu, max(lengths), causal, scale)
+    assert out.shape == q.shape and out.dtype == q.dtype
+    assert (out.double() - P.varlen_attention_spec(q, k, v, cu, causal, scale)).abs().max() < 2e-6
+
+
+def test_varlen_spec_is_dense_attention_under_the_block_diagonal_mask():
+    q, k, v, cu = _packed([5, 3, 9], h=1, dtype=torch.float64)
+    dense = F.scaled_dot_product_attention(*(t.transpose(0, 1) for t in (q, k, v)),
+                                           attn_mask=P.block_diagonal_mask(cu, causal=True)).transpose(0, 1)
+    assert torch.allclose(P.varlen_attention_spec(q, k, v, cu, causal=True), dense, atol=1e-12)
+
+
+def test_varlen_kernel_reads_strided_views_and_allocates_only_its_output():
+    qkv = torch.randn(50, 3, 2, 16)  # (T, 3, H, D): q, k, v are strided views
+    q, k, v = qkv.unbind(1)
+    cu = torch.tensor([0, 20, 50], dtype=torch.int32)
+    with P.AttentionWatch() as watch:
+        out = P.varlen_attention_triton(q, k, v, cu, 30, causal=True)
+    assert (out.double() - P.varlen_attention_spec(q, k, v, cu, True)).abs().max() < 2e-6
+    assert watch.launches == 1 and not watch.ops and watch.largest_out == out.numel()
+
+
+def test_attention_watch_names_softmax_and_matrix_products():
+    x = torch.randn(8, 8)
+    with P.AttentionWatch() as watch:
+        (x @ x).softmax(-1)
+        x.sum()
+    assert {"mm", "_softmax"} <= watch.ops and watch.largest_out == 64
+    assert P.attention_like("_scaled_dot_product_flash_attention") and not P.attention_like("sum")
+
+
+# ---------------------------------------------------------------- the packed batch
+
+
+def test_collate_layout_and_the_loss_of_packed_equals_padded():
+    batch = P.collate([{"input_ids": [1, 2, 3]}, {"input_ids": [4, 5, 6, 7, 8]}, {"input_ids": [9]}], 8)
+    assert batch["input_ids"].tolist() == [[4, 5, 6, 7, 8, 1, 2, 3], [9, 0, 0, 0, 0, 0, 0, 0]]
+    assert batch["labels"].tolist()[0] == [5, 6, 7, 8, -100, 2, 3, -100]
+    assert batch["cu_seqlens"].tolist() == [0, 5, 8, 9] and batch["cu_seqlens"].dtype == torch.int32
+    empty = P.collate([], 4)
+    assert empty["input_ids"].shape == (0, 4) and empty["cu_seqlens"].tolist() == [0]
+    rng = np.random.default_rng(3)
+    samples = [{"input_ids": rng.integers(1, 64, n).tolist()} for n in rng.integers(1, 20, 15)]
+    model = P.tiny_decoder(5, P.TinyConfig(max_positions=24))
+    with torch.no_grad():
+        packed = P.packed_loss(model, P.collate(samples, 24))
+        padded = P.padded_loss(model, [s["input_ids"] for s in samples])
+    assert abs(packed.item() - padded.item()) < 1e-12
+
+
+def test_packed_attention_patch_is_undone_even_on_error():
+    original = P.Attention.forward
+    with pytest.raises(RuntimeError):
+        with P.packed_attention():
+            assert P.Attention.forward is not original
+            raise RuntimeError("boom")
+    assert P.Attention.forward is original
+
+
+# ---------------------------------------------------------------- the checks fail when they should
+
+
+def _best_fit(lengths, capacity):
+    if capacity <= 0 or any(not 0 <= n <= capacity for n in lengths):
+        raise ValueError
+    bins, free = [], []
+    for i in sorted(range(len(lengths)), key=lambda i: (-lengths[i], i)):
+        fits = [b for b, room in enumerate(free) if room >= lengths[i]]
+        b = min(fits, key=lambda b: free[b]) if fits else len(bins)
+        if b == len(bins):
+            bins.append([])
+            free.append(capacity)
+        bins[b].append(i)
+        free[b] -= lengths[i]
+    return bins
+
+
+def test_ffd_checks():
+    case = _case("first_fit_decreasing", "the first bin with room")
+    _run_and_check("first_fit_decreasing", P.ffd, case)
+    with pytest.raises(AssertionError, match="bin 1 differs from first-fit decreasing's") as e:
+        _run_and_check("first_fit_decreasing", _best_fit, case)
+    assert "[[0, 3]" not in str(e.value)
+    with pytest.raises(AssertionError, match="instead of raising ValueError"):
+        _run_and_check("first_fit_decreasing", lambda lengths, c: [], _case("first_fit_decreasing", "capacity is 0"))
+    with pytest.raises(AssertionError, match="modified its inputs"):
+        _run_and_check("first_fit_decreasing", lambda lengths, c: (lengths.sort(), P.ffd(lengths, c))[1],
+                       _case("first_fit_decreasing", "a small example"))
+    got = {"bins": np.arange(3), "sizes": np.array([2, 1]), "seconds": np.array(9.0), "changed": np.array(False)}
+    case = Case("x", ([1, 1, 1], 2))
+    with pytest.raises(AssertionError, match="took 9.0 s"):
+        P.EXERCISES["first_fit_decreasing"].check(case, got, P.EXERCISES["first_fit_decreasing"].reference(case))
+
+
+def unpad_input(hidden, mask):
+    values, indices, cu, max_seqlen = P.unpad(hidden, mask)
+    return values, indices, cu.long(), max_seqlen
+
+
+def pad_input(values, indices, batch, seqlen):
+    return P.pad(values, indices, batch, seqlen)
+
+
+def test_unpad_checks_name_the_dtype_and_the_missing_gradient():
+    case = _case("unpad_input", "a row holds no tokens")
+    with pytest.raises(AssertionError, match="cu_seqlens: output has dtype int64, expected int32"):
+        _run_and_check("unpad_input", unpad_input, case)
+
+    def detached(hidden, mask):
+        values, indices, cu, m = P.unpad(hidden.detach(), mask)
+        return values, indices, cu, m
+
+    with pytest.raises(AssertionError, match="grad_hidden: no gradient"):
+        _run_and_check("unpad_input", detached, case)
+
+
+def test_varlen_checks_catch_leaks_library_ops_and_tt_memory():
+    case = _case("varlen_attention", "lengths are not block multiples, causal off")
+
+    def whole_tensor(q, k, v, cu, max_seqlen, causal=False, scale=None):  # one sequence: attends across
+        return P.varlen_attention_triton(q, k, v, torch.tensor([0, q.shape[0]], dtype=torch.int32),
+                                         q.shape[0], causal, scale)
+
+    with pytest.raises(AssertionError, match="out: max \\|err\\|"):
+        _run_and_check("varlen_attention", whole_tensor, case)
+
+    def by_torch(q, k, v, cu, max_seqlen, causal=False, scale=None):
+        return P.varlen_attention_spec(q, k, v, cu, causal, scale).float()
+
+    with pytest.raises(AssertionError, match="ran the torch op"):
+        _run_and_check("varlen_attention", by_torch, case)
+    big = _case("varlen_attention", "T = 1024")
+    t = big.args[0].shape[0]
+    good = {"out": np.zeros((t, 1, 16), np.float32), "out_dtype": np.array("float32"), "launches": np.array(1),
+            "attention_ops": np.array([], dtype=str), "changed": np.array(False)}
+    want = dict(good)
+    with pytest.raises(AssertionError, match="T x T"):
+        P._check_varlen(big, good | {"largest_out": np.array(t * t), "python_peak_bytes": np.array(0)}, want)
+    with pytest.raises(AssertionError, match="Python or NumPy allocations"):
+        P._check_varlen(big, good | {"largest_out": np.array(0), "python_peak_bytes": np.array(t * t)}, want)
+
+
+def test_collate_checks_teach_positions_and_loss():
+    def no_restart(samples, capacity):
+        batch = P.collate(samples, capacity)
+        batch["position_ids"] = torch.arange(capacity).expand_as(batch["input_ids"]) * batch["attention_mask"]
+        return batch
+
+    with pytest.raises(AssertionError, match="positions restart at 0"):
+        _run_and_check("packed_collate", no_restart, _case("packed_collate", "a small example"))
+    with pytest.raises(AssertionError, match="loss differs from the padded batch's"):
+        _run_and_check("packed_collate", no_restart, _case("packed_collate", "the tiny decoder's mean loss"))
+
+
+# ---------------------------------------------------------------- cases and the record
+
+
+@pytest.mark.parametrize("name", list(P.EXERCISES))
+def test_cases_are_deterministic_per_seed(name):
+    one, two = (P.EXERCISES[name].cases(np.random.default_rng(5)) for _ in range(2))
+    assert [c.kind for c in one] == [c.kind for c in two]
+    assert pickle.dumps([c.args for c in one]) == pickle.dumps([c.args for c in two])
+
+
+def test_verify_records_and_the_grader_agrees(tmp_path, monkeypatch):
+    monkeypatch.setenv(verifier.SEED_VAR, "7")
+    monkeypatch.setenv(verifier.RECORD_VAR, str(tmp_path))
+    verifier.verify(SLUG, "first_fit_decreasing", P.ffd)
+    assert verifier.check_record(SLUG, "first_fit_decreasing", 7, tmp_path / "first_fit_decreasing.npz") is None
