@@ -44,21 +44,15 @@ sysdeps:
 test: $(STAMP) $(MATHJAX) sysdeps
 	$(PY) -m pytest
 
-# JupyterLab 4 with nbgrader's extension (Validate; the formgrader) on exercises/, on loopback with
-# a fresh token, printing the URL to open. `make lab OUT=grading` opens a grading run's folder
-# instead, as the formgrader's course: its gradebook.db, and the graded chapters' source notebooks,
-# written to OUT/source/. LAB_DIR, LAB_PORT, LAB_TOKEN and LAB_ARGS (e.g. --no-browser) adjust it.
-# It runs from the repository root, where Validate and the formgrader find nbgrader_config.py.
-LAB_DIR = $(or $(OUT),exercises)
+# JupyterLab 4 on loopback with a fresh token, printing the URL to open. A learner's lab opens
+# my-exercises/ (a working copy of exercises/, made once and never overwritten) with nbgrader's
+# Validate and none of its instructor tools; `make lab OUT=grading` opens a grading run's folder as
+# the formgrader's course and prints the formgrader's URL too. LAB_DIR (the learner's folder),
+# LAB_PORT, LAB_TOKEN and LAB_ARGS (e.g. --no-browser) adjust it. See autograder/lab.py.
 LAB_PORT ?= 8888
 lab: $(STAMP)
-	@if [ -n "$(OUT)" ]; then $(PY) -c 'import sys; from pathlib import Path; from autograder import report; \
-		report.write_formgrader_sources(Path(sys.argv[1]))' "$(OUT)"; fi
-	@token="$${LAB_TOKEN:-$$($(PY) -c 'import secrets; print(secrets.token_hex(16))')}"; \
-	echo "JupyterLab on $(LAB_DIR)/: open http://127.0.0.1:$(LAB_PORT)/lab?token=$$token"; \
-	exec $(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) \
-		--ServerApp.port_retries=0 --IdentityProvider.token="$$token" --ServerApp.root_dir="$(LAB_DIR)" \
-		--CourseDirectory.root="$(abspath $(LAB_DIR))" $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+	@exec $(PY) -m autograder lab $(if $(OUT),--out "$(OUT)") $(if $(LAB_DIR),--dir "$(LAB_DIR)") \
+		--port $(LAB_PORT) $(if $(LAB_TOKEN),--token $(LAB_TOKEN)) -- $(LAB_ARGS)
 
 release: $(STAMP)
 	$(PY) -m autograder release

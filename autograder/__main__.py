@@ -84,6 +84,15 @@ def cmd_gpu_check(args) -> int:
     return gpucheck.main(_chapters(args.chapter), cpu_smoke=args.cpu_smoke, out=Path(args.out) if args.out else None)
 
 
+def cmd_lab(args) -> int:
+    import secrets
+
+    from autograder import lab
+
+    extra = args.extra[1:] if args.extra[:1] == ["--"] else args.extra
+    return lab.main(args.out, args.dir, args.port, args.token or secrets.token_hex(16), extra)
+
+
 def cmd_bench_grade(args) -> int:
     from autograder.bench import bench_grade
 
@@ -119,6 +128,14 @@ def main(argv=None) -> int:
     gc.add_argument("--out", help="also write the table and every record (gpu-records.json) to this folder")
     gc.add_argument("--unpack", metavar="FILE", help="write the records of a gpu-records.json into book/data/ and stop")
     gc.set_defaults(fn=cmd_gpu_check)
+    lb = sub.add_parser("lab", help="JupyterLab: a learner's working copy with Validate only, or (--out) the "
+                        "formgrader on a grading run")
+    lb.add_argument("--out", help="a grading run's folder: open it as the formgrader's course")
+    lb.add_argument("--dir", help="the learner's folder (default: my-exercises/, copied from exercises/ once)")
+    lb.add_argument("--port", type=int, default=8888)
+    lb.add_argument("--token", help="default: a fresh random token")
+    lb.add_argument("extra", nargs=argparse.REMAINDER, help="more arguments for jupyter lab (after --)")
+    lb.set_defaults(fn=cmd_lab)
     bg = sub.add_parser("bench-grade", help="grade a generated class against stock nbgrader; record bench/grading.json")
     bg.add_argument("--learners", type=int, default=40)
     bg.add_argument("--workers", type=int, default=2)

@@ -538,15 +538,31 @@ def test_learner_runs_then_validates_in_jupyterlab(browser, tmp_path):
             page = ctx.new_page()
             lab.open(page, f"{CHAPTER}.ipynb", "untouched")
             _kernel_idle(page)
+            # a learner's lab has Validate and none of nbgrader's instructor tools
+            disabled = page.evaluate("() => JSON.parse(document.getElementById('jupyter-config-data').textContent)"
+                                     ".disabledExtensions || []")
+            for name in ("formgrader", "assignment-list", "course-list", "create-assignment"):
+                assert f"@jupyter/nbgrader:{name}" in disabled, f"the learner's lab should not load nbgrader's {name}"
+            assert page.get_by_text("Create Assignment", exact=True).count() == 0, "Create Assignment shows"
+            assert page.get_by_role("button", name="Validate").count() >= 1, "the Validate button is missing"
+            with urllib.request.urlopen(f"{lab.url}/api/status?token={lab.token}", timeout=10):
+                pass
+            try:
+                urllib.request.urlopen(f"{lab.url}/formgrader?token={lab.token}", timeout=10)
+                raise AssertionError("the learner's lab serves the formgrader")
+            except urllib.error.HTTPError as e:
+                assert e.code == 404, f"/formgrader answered {e.code} in the learner's lab"
             page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
             page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
             failing = page.locator(".jp-CodeCell", has=page.locator(".jp-OutputArea-output", has_text="NotImplementedError"))
             failing.first.wait_for(timeout=180_000)
             assert page.locator(".jp-OutputArea-output", has_text="running on").count(), (
                 "the first cell (device choice) printed nothing: did Run All run it?")
-            assert _first_line(tests["test_merge"]) in failing.first.inner_text(), (
+            failing.first.scroll_into_view_if_needed()  # JupyterLab renders only the cells in view
+            stopped_at = failing.first.text_content()
+            assert _first_line(tests["test_merge"]) in stopped_at, (
                 "Run All on the untouched release should stop at test_merge with NotImplementedError; it stopped at:\n"
-                + failing.first.inner_text()[:600])
+                + stopped_at[:600])
 
             lab.open(page, f"{CHAPTER}-solved.ipynb", "solved")
             text = _validate(page)
@@ -643,6 +659,7 @@ def test_formgrader_lists_the_chapter_with_its_exercises_and_points(browser, gra
         per_learner[s] = per_learner.get(s, 0.0) + float(r["points"])
     lab = Lab(tmp_path, OUT=out)
     try:
+        assert f"{lab.url}/formgrader?token={lab.token}" in lab.log.read_text(), "make lab OUT=... prints the formgrader's URL"
         with offline_context(browser, lab.url, viewport=DESKTOP) as ctx:
             page = ctx.new_page()
             page.goto(f"{lab.url}/formgrader?token={lab.token}")
