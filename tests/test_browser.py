@@ -435,6 +435,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+STOP_PATIENCE = 120  # seconds JupyterLab gets to shut down after SIGTERM
+
+
 class Lab:
     """`make lab` on loopback with a token, in its own process group; stop() ends all of it."""
 
@@ -476,7 +479,8 @@ class Lab:
 
     def stop(self) -> list[str]:
         """SIGTERM to make's process group (JupyterLab then shuts its kernels down); returns what
-        was still running 30 s later, which is then killed."""
+        was still running STOP_PATIENCE s later, which is then killed. A loaded 2-core machine can
+        take well over 30 s to shut JupyterLab and its kernels down."""
         if self.stopped is not None:
             return self.stopped
         import psutil
@@ -487,7 +491,7 @@ class Lab:
             procs = []
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGTERM)
-        _, alive = psutil.wait_procs(procs, timeout=30)
+        _, alive = psutil.wait_procs(procs, timeout=STOP_PATIENCE)
         self.stopped = []
         for p in alive:
             with contextlib.suppress(psutil.Error):
