@@ -1,0 +1,282 @@
+"""Chapter 10's cases: what the learner's HiPPO, discretisation, convolution and scan functions are
+run on, and how (the learner's kernel).
+
+Every run hands the learner copies of the inputs and records whether they came back unchanged (no
+exercise may modify its inputs). The convolution and scan runs watch the torch ops with `OpWatch`,
+a TorchDispatchMode that records, outside Triton kernel launches, the op names, the most elements
+of any op's output and how many ops ran, and counts the launches. NumPy is refused in those
+exercises, so that no O(L^2) intermediate can hide from the watch on the host.
+"""
+import numpy as np
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from autograder.device import DEVICE
+import triton  # noqa: E402  (after autograder.device, always)
+
+from autograder.exercise import Case, Task, to_numpy
+
+FFT_OPS = {"_fft_r2c", "_fft_c2r", "_fft_c2c"}  # what torch.fft.* dispatch to
+MAX_OPS_AROUND_KERNEL = 64  # torch ops a Triton wrapper may run outside its kernel (no loop over time)
+
+
+def _tensors(tree):
+    if isinstance(tree, torch.Tensor):
+        yield tree
+    elif isinstance(tree, (list, tuple)):
+        for t in tree:
+            yield from _tensors(t)
+    elif isinstance(tree, dict):
+        for t in tree.values():
+            yield from _tensors(t)
+
+
+class OpWatch(TorchDispatchMode):
+    """Outside Triton launches: op names, the most elements of any op's output, the op count;
+    and the number of Triton launches."""
+
+    def __init__(self):
+        super().__init__()
+        self.names: set[str] = set()
+        self.largest_out = self.ops = self.launches = 0
+        self._in_kernel = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if not self._in_kernel:
+            self.names.add(func.overloadpacket.__name__)
+            self.largest_out = max([self.largest_out] + [t.numel() for t in _tensors(out)])
+            self.ops += 1
+        return out
+
+    def __enter__(self):
+        original, watch = triton.runtime.jit.KernelInterface.__getitem__, self
+
+        def counting(kernel, grid):
+            launcher = original(kernel, grid)
+
+            def launch(*args, **kwargs):
+                watch.launches += 1
+                watch._in_kernel += 1
+                try:
+                    return launcher(*args, **kwargs)
+                finally:
+                    watch._in_kernel -= 1
+            return launch
+
+        self._original = original
+        triton.runtime.jit.KernelInterface.__getitem__ = counting
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        triton.runtime.jit.KernelInterface.__getitem__ = self._original
+        return super().__exit__(*exc)
+
+    def summary(self) -> dict:
+        return {"used_fft": np.array(bool(self.names & FFT_OPS)), "largest_out": np.array(self.largest_out),
+                "ops": np.array(self.ops), "launches": np.array(self.launches)}
+
+
+def _pair(result, names):
+    if not isinstance(result, (tuple, list)) or len(result) != len(names):
+        raise TypeError(f"return a tuple ({', '.join(names)}), got {type(result).__name__}")
+    return result
+
+
+def _unchanged(before, after) -> np.ndarray:
+    return np.array(all(torch.equal(b, a) for b, a in zip(before, after)))
+
+
+def _stable(rng, n: int) -> np.ndarray:
+    """A random A whose eigenvalues have negative real parts: -(M M^T / n + I/2) + skew."""
+    m = rng.standard_normal((n, n))
+    s = rng.standard_normal((n, n))
+    return -(m @ m.T / n + 0.5 * np.eye(n)) + (s - s.T) / 2
+
+
+def hippo_matrices(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """HiPPO-LegS (A, B) in NumPy, to build cases from (the grader checks the learner's own)."""
+    q = np.sqrt(2 * np.arange(n) + 1.0)
+    a = -np.tril(np.outer(q, q), -1) - np.diag(np.arange(1, n + 1.0))
+    return a, q.copy()
+
+
+# ---------------------------------------------------------------- 1. hippo_legs
+
+
+def _hippo_cases(rng) -> list[Case]:
+    return [
+        Case("N = 1", (1,)), Case("N = 2", (2,)), Case("N = 5", (5,)),
+        Case("N is random in [6, 64]", (int(rng.integers(6, 65)),)),
+        Case("N = 256", (256,)),
+        Case("N = 0 (raise ValueError)", (0,)), Case("N = -3 (raise ValueError)", (-3,)),
+    ]
+
+
+def _run_hippo(fn, case):
+    (n,) = case.args
+    if "ValueError" in case.kind:
+        try:
+            return {"raised": np.array(f"returned {type(fn(n)).__name__}")}
+        except Exception as e:
+            return {"raised": np.array(type(e).__name__)}
+    a, b = _pair(fn(n), ("A", "B"))
+    return {"A": to_numpy(a), "B": to_numpy(b)}
+
+
+# ---------------------------------------------------------------- 2. discretize
+
+
+def _discretize_cases(rng) -> list[Case]:
+    n = int(rng.integers(3, 9))
+    hippo_a, hippo_b = hippo_matrices(8)
+    singular = _stable(rng, 5)
+    singular[2] = 0.0  # a zero row: A is singular, A^-1 does not exist
+    cases = []
+    for method in ("zoh", "bilinear"):
+        cases += [
+            Case(f"{method}: a random stable A (N = {n}), dt = 0.1", (_stable(rng, n), rng.standard_normal(n), 0.1, method)),
+            Case(f"{method}: HiPPO-LegS, N = 8, small dt = 1e-3", (hippo_a, hippo_b, 1e-3, method)),
+            Case(f"{method}: HiPPO-LegS, N = 8, large dt = 1.0", (hippo_a, hippo_b, 1.0, method)),
+            Case(f"{method}: a singular A (a zero row)", (singular, rng.standard_normal(5), 0.05, method)),
+            Case(f"{method}: A = 0 (the system integrates u)", (np.zeros((4, 4)), rng.standard_normal(4), 0.3, method)),
+            Case(f"{method}: N = 1", (np.array([[-2.0]]), np.array([1.5]), 0.25, method)),
+        ]
+    cases.append(Case("method = 'euler' (raise ValueError)", (_stable(rng, 3), rng.standard_normal(3), 0.1, "euler")))
+    return cases
+
+
+def _run_discretize(fn, case):
+    a, b, dt, method = case.args
+    ins = [torch.from_numpy(a.copy()), torch.from_numpy(b.copy())]
+    before = [t.clone() for t in ins]
+    if "ValueError" in case.kind:
+        try:
+            got = f"returned {type(fn(*ins, dt, method)).__name__}"
+        except Exception as e:
+            got = type(e).__name__
+        return {"raised": np.array(got)}
+    abar, bbar = _pair(fn(*ins, dt, method), ("Abar", "Bbar"))
+    return {"Abar": to_numpy(abar), "Bbar": to_numpy(bbar), "inputs_unchanged": _unchanged(before, ins)}
+
+
+# ---------------------------------------------------------------- 3. ssm_conv
+
+CONV_COST = "L = 2048 (FFT required; no op output of L^2 elements)"
+
+
+def _lti(rng, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A stable discrete system: Abar = expm-free (I + dt A/2)-ish via a scaled random stable A."""
+    a = _stable(rng, n)
+    dt = 0.1
+    eye = np.eye(n)
+    abar = np.linalg.solve(eye - dt / 2 * a, eye + dt / 2 * a)  # spectral radius < 1
+    bbar = np.linalg.solve(eye - dt / 2 * a, dt * rng.standard_normal(n))
+    return abar, bbar, rng.standard_normal(n)
+
+
+def _conv_cases(rng) -> list[Case]:
+    def case(kind, batch, length, n=4):
+        return Case(kind, (rng.standard_normal((batch, length)), *_lti(rng, n), length))
+
+    hippo_a, hippo_b = hippo_matrices(16)
+    dt, eye = 1.0 / 256, np.eye(16)
+    h_abar = np.linalg.solve(eye - dt / 2 * hippo_a, eye + dt / 2 * hippo_a)
+    h_bbar = np.linalg.solve(eye - dt / 2 * hippo_a, dt * hippo_b)
+    odd = int(rng.integers(20, 200)) | 1
+    return [
+        case("batch 3, L = 64, N = 4", 3, 64),
+        case("L = 1", 2, 1),
+        case(f"L = {odd} (not a power of two)", 2, odd, 6),
+        case("batch 1, L = 100, N = 1", 1, 100, 1),
+        Case("HiPPO-LegS (bilinear, dt = 1/256), N = 16, L = 300: a slowly decaying kernel",
+             (rng.standard_normal((2, 300)), h_abar, h_bbar, rng.standard_normal(16), 300)),
+        case("u.shape[-1] != L (raise ValueError)", 1, 10),
+        case(CONV_COST, 1, 2048),
+    ]
+
+
+def _run_conv(fn, case):
+    u, abar, bbar, c, length = case.args
+    ins = [torch.from_numpy(x.copy()) for x in (u, abar, bbar, c)]
+    before = [t.clone() for t in ins]
+    if "ValueError" in case.kind:
+        try:
+            got = f"returned {type(fn(*ins, length + 1)).__name__}"
+        except Exception as e:
+            got = type(e).__name__
+        return {"raised": np.array(got)}
+    with OpWatch() as watch:
+        y = fn(*ins, length)
+    return {"y": to_numpy(y), "inputs_unchanged": _unchanged(before, ins), **watch.summary()}
+
+
+# ---------------------------------------------------------------- 4 and 5. the selective scan
+
+SCAN_COST = "no intermediate of L^2 elements"
+
+
+def scan_inputs(rng, b: int, d: int, n: int, length: int, mamba_a: bool = False, dt_scale: float = 1.0):
+    """u, delta, A, B, C, D in Mamba's reference shapes, float32 (delta > 0 by a softplus)."""
+    f32 = lambda x: np.asarray(x, dtype=np.float32)  # noqa: E731
+    u = f32(rng.standard_normal((b, d, length)))
+    delta = f32(np.log1p(np.exp(rng.standard_normal((b, d, length)) - 1.0)) * dt_scale)
+    if mamba_a:  # S4D-real initialisation: A[:, k] = -(k + 1)
+        a = f32(-np.tile(np.arange(1, n + 1), (d, 1)))
+    else:
+        a = f32(-np.exp(rng.standard_normal((d, n)) * 0.5))
+    bm, cm = f32(rng.standard_normal((b, n, length))), f32(rng.standard_normal((b, n, length)))
+    return u, delta, a, bm, cm, f32(rng.standard_normal(d))
+
+
+def _scan_cases(rng) -> list[Case]:
+    length = int(rng.integers(20, 120))
+    return [
+        Case("b = 2, d = 3, n = 4, L = 16", scan_inputs(rng, 2, 3, 4, 16)),
+        Case("L = 1", scan_inputs(rng, 2, 2, 3, 1)),
+        Case(f"b = 1, d = 4, n = 5, L = {length}", scan_inputs(rng, 1, 4, 5, length)),
+        Case("n = 1", scan_inputs(rng, 2, 2, 1, 30)),
+        Case("Mamba's A = -(1..16), L = 2048 (exp(delta A) products underflow: never divide by them)",
+             scan_inputs(rng, 1, 2, 16, 2048, mamba_a=True)),
+        Case("large delta (the state forgets at once)", scan_inputs(rng, 1, 2, 4, 40, dt_scale=8.0)),
+        Case(f"b = 1, d = 2, n = 4, L = 1024 ({SCAN_COST})", scan_inputs(rng, 1, 2, 4, 1024)),
+    ]
+
+
+def _triton_cases(rng) -> list[Case]:
+    length = int(rng.integers(17, 250))
+    length += length % 2 == 0  # odd: not a power of two
+    return [
+        Case("b = 1, d = 2, n = 4, L = 16", scan_inputs(rng, 1, 2, 4, 16)),
+        Case("L = 1", scan_inputs(rng, 1, 2, 3, 1)),
+        Case(f"L = {length} (not a power of two), b = 2, d = 2, n = 5", scan_inputs(rng, 2, 2, 5, length)),
+        Case("L = 256 (exactly one chunk)", scan_inputs(rng, 1, 1, 8, 256)),
+        Case("L = 300 (two chunks: carry the state across)", scan_inputs(rng, 1, 2, 8, 300)),
+        Case("Mamba's A = -(1..16), L = 700 (three chunks)", scan_inputs(rng, 1, 1, 16, 700, mamba_a=True)),
+        Case("slow decay (small delta), L = 600: the carried state matters", scan_inputs(rng, 1, 1, 4, 600, dt_scale=0.02)),
+    ]
+
+
+def _run_scan(fn, case):
+    ins = [torch.from_numpy(x.copy()).to(DEVICE) for x in case.args]
+    before = [t.clone() for t in ins]
+    with OpWatch() as watch:
+        y = fn(*ins)
+    return {"y": to_numpy(y), "inputs_unchanged": _unchanged(before, ins), **watch.summary()}
+
+
+LEAVES_TORCH = ("NumPy is refused here: the cost rules are measured on torch ops, and a detour through NumPy "
+                "would hide an O(L^2) intermediate from them.")
+NO_NUMPY = {"numpy", "np", ".numpy", ".tolist", "from_numpy", "asarray", "__array__"}
+
+TASKS = {
+    "hippo_legs": Task("hippo_legs", _hippo_cases, _run_hippo),
+    "discretize": Task("discretize", _discretize_cases, _run_discretize,
+                       forbidden=frozenset({"scipy", "cont2discrete"}),
+                       why="derive the discretisation yourself; the grader checks it against SciPy's."),
+    "ssm_conv": Task("ssm_conv", _conv_cases, _run_conv, forbidden=frozenset({"conv1d", *NO_NUMPY}),
+                     why="compute the causal convolution with torch.fft. " + LEAVES_TORCH),
+    "selective_scan": Task("selective_scan", _scan_cases, _run_scan, forbidden=frozenset(NO_NUMPY), why=LEAVES_TORCH),
+    "selective_scan_triton": Task("selective_scan_triton", _triton_cases, _run_scan, forbidden=frozenset(NO_NUMPY),
+                                  why="the scan must run inside your Triton kernel. " + LEAVES_TORCH),
+}

@@ -1,0 +1,341 @@
+"""Chapter 10: state space models, from HiPPO to Mamba's selective scan.
+
+Specs: HiPPO-LegS from its formula; the discretisations from `scipy.signal.cont2discrete`; the
+convolution and the selective scan as plain sequential recurrences in float64, obviously right and
+never shown to learners as a method. Fast: the convolution by FFT at length >= 2L, and the selective
+scan as a Triton kernel (one program per (batch, channel), chunks of CHUNK time steps scanned with
+`tl.associative_scan`, the state carried from chunk to chunk in registers).
+"""
+import numpy as np
+import torch
+
+from autograder.device import DEVICE  # noqa: F401  (sets TRITON_INTERPRET before triton loads)
+import triton  # noqa: E402
+import triton.language as tl  # noqa: E402
+
+from autograder.cases.ssm import CONV_COST, MAX_OPS_AROUND_KERNEL, SCAN_COST, TASKS, scan_inputs
+from autograder.exercise import Case, check_outputs, require
+
+# ---------------------------------------------------------------- specs
+
+
+def hippo_legs(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """HiPPO-LegS (Gu et al. 2020): A[i, k] = -sqrt(2i+1) sqrt(2k+1) below the diagonal, -(i+1) on
+    it, 0 above; B[i] = sqrt(2i+1). float64."""
+    if n < 1:
+        raise ValueError(f"N must be >= 1, got {n}")
+    q = torch.sqrt(2 * torch.arange(n, dtype=torch.float64) + 1)  # (N,)
+    a = -torch.tril(torch.outer(q, q), -1) - torch.diag(torch.arange(1, n + 1, dtype=torch.float64))
+    return a, q
+
+
+def discretize(a: torch.Tensor, b: torch.Tensor, dt: float, method: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(Abar, Bbar) of x' = Ax + Bu held constant over steps of dt: "zoh" through the exponential of
+    the block matrix [[A, B], [0, 0]] dt (no inverse of A), "bilinear" by the trapezoid rule."""
+    n = a.shape[0]
+    if method == "zoh":
+        m = torch.zeros(n + 1, n + 1, dtype=a.dtype)
+        m[:n, :n], m[:n, n] = a * dt, b * dt
+        e = torch.linalg.matrix_exp(m)  # [[exp(A dt), int_0^dt exp(A s) ds B], [0, 1]]
+        return e[:n, :n], e[:n, n]
+    if method == "bilinear":
+        eye = torch.eye(n, dtype=a.dtype)
+        left = eye - dt / 2 * a
+        return torch.linalg.solve(left, eye + dt / 2 * a), torch.linalg.solve(left, dt * b)
+    raise ValueError(f"method must be 'zoh' or 'bilinear', got {method!r}")
+
+
+def cont2discrete(a: np.ndarray, b: np.ndarray, dt: float, method: str) -> tuple[np.ndarray, np.ndarray]:
+    """SciPy's discretisation of (A, B), the grader's ground truth."""
+    from scipy.signal import cont2discrete as c2d
+
+    n = a.shape[0]
+    abar, bbar, *_ = c2d((a, b[:, None], np.zeros((1, n)), np.zeros((1, 1))), dt, method=method)
+    return abar, bbar[:, 0]
+
+
+def ssm_recurrent(u: torch.Tensor, abar, bbar, c) -> torch.Tensor:
+    """The spec of the LTI convolution: x_l = Abar x_{l-1} + Bbar u_l, y_l = C x_l, from x_{-1} = 0."""
+    x = torch.zeros(u.shape[0], abar.shape[0], dtype=torch.float64)  # (batch, N)
+    ys = []
+    for l in range(u.shape[-1]):
+        x = x @ abar.T + u[:, l, None] * bbar
+        ys.append(x @ c)
+    return torch.stack(ys, -1) if ys else torch.zeros_like(u)
+
+
+def ssm_kernel(abar, bbar, c, length: int) -> torch.Tensor:
+    """K = (C Bbar, C Abar Bbar, ..., C Abar^{L-1} Bbar), doubling the columns Abar^l Bbar."""
+    cols, power = bbar[:, None], abar  # (N, k) holds Abar^0..k-1 Bbar; power = Abar^k
+    while cols.shape[1] < length:
+        cols = torch.cat([cols, power @ cols], 1)
+        power = power @ power
+    return c @ cols[:, :length]
+
+
+def ssm_conv_fft(u: torch.Tensor, abar, bbar, c, length: int) -> torch.Tensor:
+    """y = K * u, causal, by FFT at n_fft >= 2L (zero padding: no wrap-around). (batch, L)."""
+    k = ssm_kernel(abar, bbar, c, length)
+    n_fft = 2 * length
+    return torch.fft.irfft(torch.fft.rfft(u, n_fft) * torch.fft.rfft(k, n_fft), n_fft)[..., :length]
+
+
+def selective_scan_spec(u, delta, a, b, c, d) -> torch.Tensor:
+    """Mamba's selective scan in float64, one step at a time: x_t = exp(delta_t A) x_{t-1} +
+    delta_t B_t u_t, y_t = <C_t, x_t> + D u_t. u, delta (b, d, L); A (d, n); B, C (b, n, L); D (d,)."""
+    u, delta, a, b, c, d = (t.detach().cpu().double() for t in (u, delta, a, b, c, d))
+    x = torch.zeros(u.shape[0], u.shape[1], a.shape[1], dtype=torch.float64)  # (b, d, n)
+    ys = []
+    for t in range(u.shape[-1]):
+        dt = delta[:, :, t, None]  # (b, d, 1)
+        x = torch.exp(dt * a) * x + dt * b[:, None, :, t] * u[:, :, t, None]
+        ys.append((x * c[:, None, :, t]).sum(-1) + d * u[:, :, t])
+    return torch.stack(ys, -1)  # (b, d, L)
+
+
+def scan_doubling(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inclusive scan of (a_t, b_t) under (a1, b1) o (a2, b2) = (a1 a2, a2 b1 + b2) along the last
+    axis in ceil(log2 L) vectorised steps (Hillis and Steele 1986): x_t = b-part of the prefix."""
+    a, b = a.clone(), b.clone()
+    shift = 1
+    while shift < a.shape[-1]:
+        a_prev = torch.nn.functional.pad(a[..., :-shift], (shift, 0), value=1.0)  # identity (1, 0)
+        b_prev = torch.nn.functional.pad(b[..., :-shift], (shift, 0), value=0.0)
+        a, b = a_prev * a, a * b_prev + b
+        shift *= 2
+    return a, b
+
+
+# ---------------------------------------------------------------- fast: the Triton selective scan
+
+
+@triton.jit
+def _combine(a1, b1, a2, b2):
+    """(a1, b1) o (a2, b2) = (a1 a2, a2 b1 + b2): first step 1, then step 2."""
+    return a1 * a2, a2 * b1 + b2
+
+
+@triton.jit
+def selective_scan_kernel(
+    u_ptr,  # *f32 (b, d, L), contiguous
+    delta_ptr,  # *f32 (b, d, L), contiguous
+    a_ptr,  # *f32 (d, n), contiguous
+    b_ptr,  # *f32 (b, n, L), contiguous
+    c_ptr,  # *f32 (b, n, L), contiguous
+    d_ptr,  # *f32 (d,)
+    y_ptr,  # *f32 (b, d, L), written
+    D,  # int: channels d
+    N,  # int: state size n
+    L,  # int: sequence length
+    N_BLOCK: tl.constexpr,  # next power of two >= n
+    CHUNK: tl.constexpr,  # time steps per chunk, a power of two (<= 256)
+):
+    pid = tl.program_id(0)  # one program per (batch, channel)
+    bi, di = pid // D, pid % D
+    n = tl.arange(0, N_BLOCK)  # (N_BLOCK,)
+    n_ok = n < N
+    a = tl.load(a_ptr + di * N + n, mask=n_ok, other=0.0)  # (N_BLOCK,)
+    skip = tl.load(d_ptr + di)
+    row = (bi * D + di) * L  # offset of this (batch, channel) in u, delta, y
+    x = tl.zeros((N_BLOCK,), dtype=tl.float32)  # the state carried across chunks
+    for start in range(0, L, CHUNK):
+        t = start + tl.arange(0, CHUNK)  # (CHUNK,)
+        t_ok = t < L
+        u = tl.load(u_ptr + row + t, mask=t_ok, other=0.0)
+        dt = tl.load(delta_ptr + row + t, mask=t_ok, other=0.0)  # 0 past L: (1, 0), the identity
+        nt = bi * N * L + n[:, None] * L + t[None, :]  # (N_BLOCK, CHUNK) offsets into B and C
+        ok = n_ok[:, None] & t_ok[None, :]
+        bt = tl.load(b_ptr + nt, mask=ok, other=0.0)
+        ct = tl.load(c_ptr + nt, mask=ok, other=0.0)
+        da = tl.exp(dt[None, :] * a[:, None])  # (N_BLOCK, CHUNK): exp(delta_t A)
+        dbu = (dt * u)[None, :] * bt  # delta_t B_t u_t
+        pa, pb = tl.associative_scan((da, dbu), axis=1, combine_fn=_combine)  # prefixes inside the chunk
+        xs = pa * x[:, None] + pb  # (N_BLOCK, CHUNK): the carried state enters through the a-prefix
+        y = tl.sum(ct * xs, axis=0) + skip * u  # (CHUNK,)
+        tl.store(y_ptr + row + t, y, mask=t_ok)
+        x = tl.sum(tl.where(t[None, :] == start + CHUNK - 1, xs, 0.0), axis=1)  # last column (identity past L)
+
+
+def selective_scan_triton(u, delta, a, b, c, d, chunk: int = 256) -> torch.Tensor:
+    """The selective scan with the chunked Triton kernel; float32 (b, d, L)."""
+    bsz, dim, length = u.shape
+    n = a.shape[1]
+    y = torch.empty(bsz, dim, length, dtype=torch.float32, device=u.device)
+    if bsz * dim * length == 0:
+        return y
+    selective_scan_kernel[(bsz * dim,)](
+        *(t.float().contiguous() for t in (u, delta, a, b, c, d)), y, dim, n, length,
+        N_BLOCK=triton.next_power_of_2(n), CHUNK=min(chunk, triton.next_power_of_2(length)),
+    )
+    return y
+
+
+def selective_scan_loop(u, delta, a, b, c, d) -> torch.Tensor:
+    """The sequential float32 loop on the inputs' device: one step of torch ops per time step."""
+    x = torch.zeros(u.shape[0], u.shape[1], a.shape[1], device=u.device)  # (b, d, n)
+    ys = []
+    for t in range(u.shape[-1]):
+        dt = delta[:, :, t, None]
+        x = torch.exp(dt * a) * x + dt * b[:, None, :, t] * u[:, :, t, None]
+        ys.append((x * c[:, None, :, t]).sum(-1))
+    return torch.stack(ys, -1) + d[:, None] * u
+
+
+# ---------------------------------------------------------------- references and checks (the grader's process)
+
+
+def _expected_error(case: Case, got, want) -> bool:
+    """For the cases that must raise: compare the exception's name; True when this case was one."""
+    if "raised" not in want:
+        return False
+    if str(got.get("raised")) != str(want["raised"]):
+        shown = got.get("raised", got.get("error", "nothing"))
+        raise AssertionError(f"should raise {want['raised']} ({case.kind}); it gave {shown}")
+    return True
+
+
+def _ref_hippo(case: Case):
+    (n,) = case.args
+    if n < 1:
+        return {"raised": np.array("ValueError")}
+    a, b = hippo_legs(n)
+    return {"A": a.numpy(), "B": b.numpy()}
+
+
+def _check_hippo(case: Case, got, want):
+    if _expected_error(case, got, want):
+        return
+    require(got, want)
+    for key in ("A", "B"):
+        if got[key].dtype != np.float64:
+            raise AssertionError(f"{key} has dtype {got[key].dtype}; HiPPO's matrices are float64")
+    check_outputs(case, got, want)
+
+
+def _check_unchanged(got) -> None:
+    if "inputs_unchanged" in got and not bool(got["inputs_unchanged"]):
+        raise AssertionError("modifies its inputs; work on new tensors (an in-place op such as mul_ or x[...] = "
+                             "writes into the caller's tensor)")
+
+
+def _ref_discretize(case: Case):
+    a, b, dt, method = case.args
+    if method not in ("zoh", "bilinear"):
+        return {"raised": np.array("ValueError")}
+    abar, bbar = cont2discrete(a, b, dt, method)
+    return {"Abar": abar, "Bbar": bbar}
+
+
+def _check_discretize(case: Case, got, want):
+    if _expected_error(case, got, want):
+        return
+    require(got, want)
+    _check_unchanged(got)
+    check_outputs(case, {k: got[k] for k in want}, want)
+
+
+def _ref_conv(case: Case):
+    u, abar, bbar, c, length = case.args
+    if "ValueError" in case.kind:
+        return {"raised": np.array("ValueError")}
+    y = ssm_recurrent(*(torch.from_numpy(x) for x in (u, abar, bbar, c)))
+    return {"y": y.numpy()}
+
+
+def _check_conv(case: Case, got, want):
+    if _expected_error(case, got, want):
+        return
+    require(got, want)
+    _check_unchanged(got)
+    check_outputs(case, {"y": got["y"]}, want)
+    if CONV_COST in case.kind:
+        length = case.args[-1]
+        if not bool(got.get("used_fft", False)):
+            raise AssertionError("ran no FFT op; compute the convolution with torch.fft (rfft, multiply, irfft), "
+                                 "O(L log L), not by a direct sum over all pairs of steps")
+        if int(got.get("largest_out", 0)) >= length * length:
+            raise AssertionError(f"an op produced {int(got['largest_out'])} elements, L^2 or more at L = {length}: "
+                                 "an O(L^2) intermediate (a Toeplitz matrix of K?); the FFT needs only O(L) memory")
+
+
+def _ref_scan(case: Case):
+    y = selective_scan_spec(*(torch.from_numpy(x) for x in case.args))
+    return {"y": y.float().numpy()}
+
+
+def _check_scan(case: Case, got, want):
+    require(got, want)
+    _check_unchanged(got)
+    check_outputs(case, {"y": got["y"]}, want)
+    if SCAN_COST in case.kind:
+        length = case.args[0].shape[-1]
+        if int(got.get("largest_out", 0)) >= length * length:
+            raise AssertionError(f"an op produced {int(got['largest_out'])} elements, L^2 or more at L = {length}: "
+                                 "keep the state (b, d, n) and step through time, or scan; never an (L, L) matrix")
+
+
+def _check_triton(case: Case, got, want):
+    _check_scan(case, got, want)
+    if int(got.get("launches", 0)) < 1:
+        raise AssertionError("launched no Triton kernel; the scan must run inside your @triton.jit kernel")
+    u, delta, a, b, c, d = case.args
+    biggest = max(x.size for x in case.args)
+    if int(got.get("largest_out", 0)) > biggest:
+        raise AssertionError(f"a torch op outside the kernel produced {int(got['largest_out'])} elements, more than "
+                             "the largest input: compute exp(delta A) and delta B u inside the kernel, not in PyTorch")
+    if int(got.get("ops", 0)) > MAX_OPS_AROUND_KERNEL:
+        raise AssertionError(f"ran {int(got['ops'])} torch ops outside the kernel (at most {MAX_OPS_AROUND_KERNEL}): "
+                             "a loop over time steps in Python; let the kernel walk the chunks")
+
+
+EXERCISES = {
+    "hippo_legs": TASKS["hippo_legs"].graded(_ref_hippo, _check_hippo),
+    "discretize": TASKS["discretize"].graded(_ref_discretize, _check_discretize),
+    "ssm_conv": TASKS["ssm_conv"].graded(_ref_conv, _check_conv),
+    "selective_scan": TASKS["selective_scan"].graded(_ref_scan, _check_scan),
+    "selective_scan_triton": TASKS["selective_scan_triton"].graded(_ref_scan, _check_triton),
+}
+
+
+# ---------------------------------------------------------------- benchmark (make bench)
+
+
+def bench(timer, cuda: bool) -> dict:
+    """Milliseconds per call at b = 1, d = 16, n = 16 as L grows: the Triton selective scan, the
+    sequential PyTorch loop (up to L = 8192 on a GPU: one step of launches per time step), and causal
+    attention (SDPA, one head of 64 per 4 channels, float16 on a GPU) over the same sequence."""
+    lengths = [2**k for k in range(10, 17)] if cuda else [256, 512]
+    loop_max = 8192 if cuda else 512
+    rows = {"lengths": lengths, "b": 1, "d": 16, "n": 16,
+            "triton_scan_ms": [], "torch_loop_ms": [], "attention_ms": []}
+    rng = np.random.default_rng(0)
+    for length in lengths:
+        args = [torch.from_numpy(x).to(DEVICE) for x in scan_inputs(rng, 1, 16, 16, length, mamba_a=True)]
+        rows["triton_scan_ms"].append(timer(lambda: selective_scan_triton(*args)) * 1e3)
+        rows["torch_loop_ms"].append(timer(lambda: selective_scan_loop(*args), 1) * 1e3 if length <= loop_max else None)
+        dtype = torch.float16 if cuda else torch.float32
+        q = torch.randn(1, 4, length, 64, device=DEVICE, dtype=dtype)
+        sdpa = torch.nn.functional.scaled_dot_product_attention
+        rows["attention_ms"].append(timer(lambda: sdpa(q, q, q, is_causal=True)) * 1e3)
+        del args, q
+    return rows
+
+
+# ---------------------------------------------------------------- gpu-check
+
+
+def gpu_checks(small: bool) -> dict:
+    """The chunked Triton scan at GPU sizes (or small ones in the interpreter) against the spec."""
+
+    def scan_at(b: int, d: int, n: int, length: int):
+        def check():
+            args = scan_inputs(np.random.default_rng(length), b, d, n, length, mamba_a=True)
+            got = selective_scan_triton(*(torch.from_numpy(x).to(DEVICE) for x in args)).cpu().double()
+            want = selective_scan_spec(*(torch.from_numpy(x) for x in args))
+            err = float((got - want).abs().max())
+            assert err <= 1e-4 * max(1.0, float(want.abs().max())), (
+                f"selective_scan_triton off by {err:.3g} at b={b}, d={d}, n={n}, L={length}")
+        return check
+
+    sizes = [(1, 2, 16, 300)] if small else [(2, 64, 16, 4097), (1, 16, 16, 65536)]
+    return {f"selective_scan_triton b={b} d={d} n={n} L={length}": scan_at(b, d, n, length) for b, d, n, length in sizes}
