@@ -1,0 +1,13 @@
+# cell: ssm_conv
+# breaks: test_ssm_conv
+# The kernel starts at C Abar Bbar instead of C Bbar: every output is one power of Abar off.
+def ssm_conv(u, Abar, Bbar, C, L):
+    if u.shape[-1] != L:
+        raise ValueError("u.shape[-1] != L")
+    K = torch.empty(L, dtype=torch.float64)
+    s = Bbar
+    for l in range(L):
+        s = Abar @ s
+        K[l] = C @ s
+    spectrum = torch.fft.rfft(u, n=2 * L) * torch.fft.rfft(K, n=2 * L)
+    return torch.fft.irfft(spectrum, n=2 * L)[..., :L]
