@@ -1,0 +1,349 @@
+"""Chapter 02's cases: what the learner's geometry functions are run on, and how (the learner's kernel).
+
+Every run also records whether the learner's function changed its inputs (no exercise may). The
+adversarial generators live here too, because the page draws its pictures from the same inputs
+the grader uses: Kettner et al.'s grid of points next to a line, near-degenerate triples built by
+rounding a point on a line and nudging it by a few units in the last place, and integer lines whose
+products no longer fit in a float64 mantissa.
+"""
+import numpy as np
+import torch
+
+from autograder.device import DEVICE
+import triton  # noqa: E402  (after autograder.device, always)
+
+from autograder.exercise import Case, Task, to_numpy
+
+U = 2.0**-53  # the unit roundoff of float64
+
+# Rows (a, b, c) found by search on which |det| lies between eps * (|detleft| + |detright|) and
+# Shewchuk's (3 + 16 eps) eps * (...), with the float sign of det wrong: a filter whose bound
+# forgets the factor 3 calls them certain. (Computed without fused multiply-adds.)
+BOUND_TRAPS = np.array([
+    [[0.9096540326892106, -0.2694879561767678], [-0.3492136747996517, -0.9054208226003304], [0.705900516243703, -0.3724166094310007]],
+    [[0.6871820774332562, 0.07303753391445089], [-0.8093168770306378, -0.5505798383456173], [-0.06253599475371369, -0.2393831415016658]],
+    [[0.06246126846952027, -0.5287068079786552], [-0.23892914745522198, 0.6804517325541568], [-0.09312910419313648, 0.09551154134241822]],
+    [[0.8777133520105451, 0.3332085270389782], [-0.8167145167358068, -0.268469136355193], [-0.2661119649687634, -0.07295461318391792]],
+    [[0.7633783776789802, -0.7223013522160553], [-0.31366667319080754, 0.17544803382729723], [0.26205767476631775, -0.30443549517766116]],
+])  # (5, 3, 2)
+
+
+# ---------------------------------------------------------------- generators shared with the page
+
+
+def kettner_grid(n: int = 64, base=(0.5, 0.5), q=(12.0, 12.0), r=(24.0, 24.0)):
+    """Kettner et al. (2008)'s example: p = base + (i, j) * 2^-53 for an n x n grid, next to the
+    line through q and r. Returns p, q, r as (n*n, 2) arrays (q and r repeated), i fastest in y."""
+    i, j = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    p = np.stack([base[0] + i.ravel() * U, base[1] + j.ravel() * U], axis=1)  # (n*n, 2)
+    return p, np.tile(q, (n * n, 1)), np.tile(r, (n * n, 1))
+
+
+def near_line(rng: np.random.Generator, n: int, scale: float = 1.0, ulps: int = 4):
+    """n triples (a, b, c) with c a rounded point of line ab (between and beyond a and b), nudged
+    by up to `ulps` units in the last place per coordinate: orientation's hardest inputs."""
+    a = rng.uniform(-scale, scale, (n, 2))
+    b = rng.uniform(-scale, scale, (n, 2))
+    t = rng.uniform(-1.0, 2.0, (n, 1))
+    c = a + t * (b - a)
+    c = c + rng.integers(-ulps, ulps + 1, (n, 2)) * np.spacing(np.abs(c))
+    return a, b, c
+
+
+def big_integer_lines(rng: np.random.Generator, n: int, size: int = 10**8):
+    """n triples of integer points near `size`: even rows exactly collinear, odd rows with b - a
+    and c - a almost parallel, their cross product exactly +-1 (extended Euclid). Products reach
+    1e17 > 2^53, so float64 rounds them and the float det is noise."""
+    a = rng.integers(-size, size, (n, 2))
+    ba, ca = np.zeros((n, 2), np.int64), np.zeros((n, 2), np.int64)
+    for k in range(n):
+        p, q = (int(v) for v in rng.integers(size, 3 * size, 2))
+        if k % 2 == 0:  # collinear: c - a = m * (b - a) / g with g = gcd
+            g, m = int(np.gcd(p, q)), int(rng.integers(1, 3))
+            ba[k], ca[k] = (p, q), (-(p // g) * m, -(q // g) * m)
+            continue
+        while np.gcd(p, q) != 1:
+            q += 1
+        x, y = _bezout(p, q)  # p x + q y = 1, so (p, q) x (-y, x) = 1
+        ba[k], ca[k] = ((p, q), (-y, x)) if k % 4 == 1 else ((-y, x), (p, q))
+    return a.astype(np.float64), (a + ba).astype(np.float64), (a + ca).astype(np.float64)
+
+
+def _bezout(p: int, q: int) -> tuple[int, int]:
+    """x, y with p x + q y = gcd(p, q) (the extended Euclidean algorithm)."""
+    x0, y0, x1, y1 = 1, 0, 0, 1
+    while q:
+        t = p // q
+        p, q, x0, y0, x1, y1 = q, p - t * q, x1, y1, x0 - t * x1, y0 - t * y1
+    return x0, y0
+
+
+def decimal_line(n: int, slope: float = 0.7, icpt: float = 0.3, step: float = 0.1):
+    """n points x = k * step, y = icpt + slope * x as float64 decimals: collinear on paper,
+    not quite in float64."""
+    x = np.arange(1, n + 1) * step
+    return np.stack([x, icpt + slope * x], axis=1)
+
+
+def wide_magnitudes(rng: np.random.Generator, n: int):
+    """n triples with coordinates of random sign and magnitude in [1e-30, 1e30], a tenth of them 0;
+    every other c a rounded point of line ab."""
+    def coords():
+        x = rng.choice([-1.0, 1.0], (n, 2)) * 10.0 ** rng.uniform(-30, 30, (n, 2))
+        return np.where(rng.random((n, 2)) < 0.1, 0.0, x)
+    a, b, c = coords(), coords(), coords()
+    t = rng.uniform(0, 1, (n, 1))
+    c[::2] = (a + t * (b - a))[::2]
+    return a, b, c
+
+
+def star_polygon(rng: np.random.Generator, n: int, radius: float = 1.0) -> np.ndarray:
+    """A random simple polygon, counter-clockwise: n vertices at sorted angles, random radii."""
+    theta = np.sort(rng.uniform(0, 2 * np.pi, n))
+    r = radius * rng.uniform(0.3, 1.0, n)
+    return np.stack([r * np.cos(theta), r * np.sin(theta)], axis=1)  # (n, 2)
+
+
+# ---------------------------------------------------------------- orient
+
+
+def _orient_cases(rng: np.random.Generator) -> list[Case]:
+    p, q, r = kettner_grid(48)
+    ka, kb, kc = near_line(rng, 3000)
+    grid = rng.integers(-3, 4, (3, 600, 2)).astype(np.float64)
+    tiny = rng.uniform(-1, 1, (3, 500, 2)) * 1e-8
+    dec = decimal_line(40)
+    i, j, k = rng.integers(0, 40, (3, 400))
+    big = big_integer_lines(rng, 600)
+    n = 1_000_000
+    rows = [rng.uniform(-1, 1, (n, 2)) for _ in range(3)]
+    return [
+        Case("integer grid points (many exactly collinear)", tuple(grid)),
+        Case("exactly collinear points with decimal coordinates", (dec[i], dec[j], dec[k])),
+        Case("adversarial near-collinear points (Kettner's grid), float sign wrong", (p, q, r)),
+        Case("adversarial near-collinear points (Kettner's grid, roles rotated)", (q, r, p)),
+        Case("near-degenerate points a few ulps off a line", (ka, kb, kc)),
+        Case("integer coordinates near 1e8 on common lines", big),
+        Case("coordinates near 1e-8", tuple(tiny)),
+        Case("N = 1", (np.array([[0.0, 0.0]]), np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]]))),
+        Case("N = 0 (an empty int8 array)", (np.zeros((0, 2)), np.zeros((0, 2)), np.zeros((0, 2)))),
+        Case("inputs are nested Python lists", tuple(x[:50].tolist() for x in big)),
+        Case(f"{n} random float rows (vectorise: a float filter first)", tuple(rows)),
+        Case("a has 3 columns (raise ValueError)", (np.zeros((4, 3)), np.zeros((4, 2)), np.zeros((4, 2)))),
+        Case("the row counts differ (raise ValueError)", (np.zeros((4, 2)), np.zeros((5, 2)), np.zeros((4, 2)))),
+        Case("the inputs are single points of shape (2,) (raise ValueError)", (np.zeros(2), np.ones(2), np.zeros(2))),
+    ]
+
+
+def _same(before, after) -> bool:
+    return all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(before, after))
+
+
+def _copies(args):
+    return [x.copy() if isinstance(x, np.ndarray) else __import__("copy").deepcopy(x) for x in args]
+
+
+def _raised(fn, args) -> dict:
+    try:
+        out = fn(*args)
+        return {"raised": np.array(f"returned {type(out).__name__}")}
+    except Exception as e:
+        return {"raised": np.array(type(e).__name__)}
+
+
+def _run_orient(fn, case: Case):
+    args, before = case.args, _copies(case.args)
+    if "raise" in case.kind:
+        return _raised(fn, args)
+    out = to_numpy(fn(*args))
+    return {"sign": out, "unchanged": np.array(_same(before, args))}
+
+
+# ---------------------------------------------------------------- segments_intersect
+
+
+def _segment_rows(*rows) -> tuple:
+    """[(p1, p2, q1, q2), ...] -> four (K, 2) float64 arrays."""
+    return tuple(np.array(x, dtype=np.float64) for x in zip(*rows))
+
+
+def _near_collinear_segments(rng: np.random.Generator, n: int) -> tuple:
+    """q1 q2 random; p1 a rounded point inside segment q, nudged by a few ulps; p2 well off the line.
+    The segments meet exactly when p1 is on q's line or on the side opposite p2."""
+    q1, q2 = rng.uniform(-1, 1, (n, 2)), rng.uniform(-1, 1, (n, 2))
+    t = rng.uniform(0.2, 0.8, (n, 1))
+    p1 = q1 + t * (q2 - q1)
+    p1 = p1 + rng.integers(-3, 4, (n, 2)) * np.spacing(np.abs(p1))
+    normal = np.stack([-(q2 - q1)[:, 1], (q2 - q1)[:, 0]], axis=1)
+    p2 = p1 + rng.choice([-1.0, 1.0], (n, 1)) * 0.5 * normal
+    return p1, p2, q1, q2
+
+
+def _segment_cases(rng: np.random.Generator) -> list[Case]:
+    big = rng.integers(-4, 5, (4, 1500, 2)).astype(np.float64)
+    return [
+        Case("the segments touch at an endpoint", _segment_rows(
+            ((0, 0), (2, 2), (2, 2), (3, 0)), ((0, 0), (1, 0), (1, 0), (5, 5)), ((1, 1), (0, 0), (1, 1), (2, 3)))),
+        Case("a T-junction (an endpoint inside the other segment)", _segment_rows(
+            ((0, 0), (4, 0), (2, 0), (2, 3)), ((1, -1), (1, 5), (1, 2), (7, 2)), ((0, 0), (4, 4), (3, 1), (2, 2)))),
+        Case("collinear and overlapping (horizontal, vertical, diagonal)", _segment_rows(
+            ((0, 0), (4, 0), (2, 0), (6, 0)), ((1, 0), (1, 5), (1, 3), (1, -2)), ((0, 0), (3, 3), (1, 1), (2, 2)),
+            ((5, 5), (1, 1), (0, 0), (2, 2)), ((0, 0), (2, 0), (2, 0), (3, 0)))),
+        Case("collinear and disjoint (horizontal, vertical, diagonal)", _segment_rows(
+            ((0, 0), (1, 0), (2, 0), (3, 0)), ((0, 0), (0, 1), (0, 2), (0, 5)), ((0, 0), (1, 1), (2, 2), (3, 3)),
+            ((3, 3), (2, 2), (1, 1), (0, 0)), ((0, 0), (1, 2), (3, 6), (2, 4)))),
+        Case("point segments (p1 == p2 or q1 == q2)", _segment_rows(
+            ((1, 1), (1, 1), (0, 0), (2, 2)), ((1, 1), (1, 1), (0, 0), (2, 3)), ((1, 1), (1, 1), (1, 1), (1, 1)),
+            ((1, 1), (1, 1), (2, 2), (2, 2)), ((0, 0), (4, 0), (3, 0), (3, 0)), ((0, 0), (4, 0), (5, 0), (5, 0)))),
+        Case("identical segments", _segment_rows(((0, 0), (2, 1), (0, 0), (2, 1)), ((0, 0), (2, 1), (2, 1), (0, 0)))),
+        Case("near-collinear adversarial segments (a float orientation decides them wrongly)",
+             _near_collinear_segments(rng, 400)),
+        Case("random small-integer segments (many degenerate)", tuple(big)),
+    ]
+
+
+def _run_segments(fn, case: Case):
+    args, before = case.args, _copies(case.args)
+    hits, not_bool = [], ""
+    for k in range(len(args[0])):
+        form = (list, tuple, np.array)[k % 3]  # 2-vectors as lists, tuples or arrays
+        out = fn(*(form(x[k].tolist()) for x in args))
+        if type(out) is not bool and not not_bool:
+            not_bool = type(out).__module__ + "." + type(out).__name__
+        hits.append(bool(out))
+    return {"hit": np.array(hits), "not_bool": np.array(not_bool), "unchanged": np.array(_same(before, args))}
+
+
+# ---------------------------------------------------------------- polygon_area
+
+
+def _area_cases(rng: np.random.Generator) -> list[Case]:
+    square = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=np.float64)
+    ell = np.array([[0, 0], [3, 0], [3, 1], [1, 1], [1, 2], [0, 2]], dtype=np.float64)
+    star = star_polygon(rng, 30)
+    return [
+        Case("known shapes (a unit square, CCW)", (square,)),
+        Case("known shapes (an L of area 4, CCW)", (ell,)),
+        Case("known shapes (a triangle, CCW)", (np.array([[0.0, 0.0], [4.0, 0.0], [1.0, 3.0]]),)),
+        Case("clockwise polygons (negative area)", (ell[::-1].copy(),)),
+        Case("a random star-shaped polygon", (star,)),
+        Case("a clockwise random polygon", (star_polygon(rng, 25)[::-1].copy(),)),
+        Case("a polygon translated to near 1e8 (translate by a vertex first)", (star + rng.uniform(0.9e8, 1.1e8, 2),)),
+        Case("a unit square translated to near 1e12", (square + 1e12 + rng.integers(0, 1000, 2),)),
+        Case("a polygon translated to near -1e9", (ell - 1e9,)),
+        Case("N = 2 (area 0.0)", (np.array([[0.0, 0.0], [1.0, 1.0]]),)),
+        Case("N = 1 (area 0.0)", (np.array([[5.0, 5.0]]),)),
+        Case("N = 0, shape (0, 2) (area 0.0)", (np.zeros((0, 2)),)),
+        Case("the shape is (N, 3) (raise ValueError)", (np.zeros((4, 3)),)),
+        Case("the shape is 1-D (raise ValueError)", (np.zeros(6),)),
+    ]
+
+
+def _run_area(fn, case: Case):
+    args, before = case.args, _copies(case.args)
+    if "raise" in case.kind:
+        return _raised(fn, args)
+    out = fn(*args)
+    return {"area": np.array(float(out), dtype=np.float64), "type": np.array(type(out).__name__),
+            "unchanged": np.array(_same(before, args))}
+
+
+# ---------------------------------------------------------------- convex_hull
+
+
+def _hull_cases(rng: np.random.Generator) -> list[Case]:
+    square = rng.uniform(-1, 1, (800, 2))
+    disk = rng.standard_normal((600, 2))
+    flat = np.concatenate([rng.uniform(0, 1, (200, 2)), np.stack([rng.integers(-5, 5, 9) * 0.25, np.zeros(9)], 1)])
+    gx, gy = np.meshgrid(np.arange(7.0), np.arange(5.0))
+    lattice = np.stack([gx.ravel(), gy.ravel()], axis=1)
+    line = np.stack([np.arange(9.0), 2.0 * np.arange(9.0) + 1], 1)[rng.permutation(9)]
+    neg = np.stack([np.arange(6.0), 10 - np.arange(6.0)], 1)[rng.permutation(6)]
+    dups = np.concatenate([lattice, lattice[rng.integers(0, len(lattice), 40)]])[rng.permutation(75)]
+    # near-collinear: 200 random points of Kettner's grid (64 x 64 ulps at (0.5, 0.5)) and the line's
+    # points (12, 12), (24, 24), with one point below it
+    near = 0.5 + rng.integers(0, 64, (200, 2)) * U
+    adversarial = np.concatenate([near, [[12.0, 12.0], [24.0, 24.0], [30.0, 12.0]]])[rng.permutation(203)]
+    kp, _, _ = kettner_grid(12)
+    kettner = np.concatenate([kp, [[12.0, 12.0], [24.0, 24.0], [30.0, 12.0]]])
+    dec = np.concatenate([decimal_line(60), [[3.0, 0.0]]])
+    return [
+        Case("random points in a square", (square,)),
+        Case("random Gaussian points", (disk,)),
+        Case("a flat bottom (several lowest points: start at the leftmost)", (flat,)),
+        Case("a lattice (collinear points on every edge)", (lattice,)),
+        Case("duplicated points", (dups,)),
+        Case("all points collinear (2 rows, the lowest first)", (line,)),
+        Case("all points collinear on a falling line", (neg,)),
+        Case("all points equal (1 row)", (np.full((5, 2), 0.25),)),
+        Case("a single point", (np.array([[3.0, -2.0]]),)),
+        Case("empty input, shape (0, 2)", (np.zeros((0, 2)),)),
+        Case("adversarial near-collinear edge (a float orientation builds a wrong hull)", (adversarial,)),
+        Case("Kettner's grid next to a line", (kettner,)),
+        Case("points on a decimal line y = 0.3 + 0.7 x", (dec,)),
+        Case("the shape is (N, 3) (raise ValueError)", (np.zeros((5, 3)),)),
+    ]
+
+
+def _run_hull(fn, case: Case):
+    args, before = case.args, _copies(case.args)
+    if "raise" in case.kind:
+        return _raised(fn, args)
+    return {"hull": to_numpy(fn(*args)), "unchanged": np.array(_same(before, args))}
+
+
+# ---------------------------------------------------------------- orient_filter_triton
+
+
+def _filter_cases(rng: np.random.Generator) -> list[Case]:
+    def rand(n):
+        return tuple(rng.uniform(-1, 1, (n, 2)) for _ in range(3))
+
+    p, q, r = kettner_grid(32)
+    traps = tuple(BOUND_TRAPS[:, k].copy() for k in range(3))
+    return [
+        Case("random non-degenerate points, N = 1", rand(1)),
+        Case("random non-degenerate points, N = 7", rand(7)),
+        Case("random non-degenerate points, N = 3001 (not a multiple of a block)", rand(3001)),
+        Case("coordinates with |x| in [1e-30, 1e30] or 0", wide_magnitudes(rng, 4000)),
+        Case("near-degenerate rows where a bound without the factor 3 is wrong", traps),
+        Case("near-degenerate points a few ulps off a line", near_line(rng, 40_000)),
+        Case("Kettner's grid (all near-collinear)", (p, q, r)),
+        Case("exactly collinear integer points", tuple(rng.integers(-3, 4, (3, 500, 2)).astype(np.float64))),
+        Case("N = 0 (empty outputs, no launch)", (np.zeros((0, 2)), np.zeros((0, 2)), np.zeros((0, 2)))),
+        Case("a has 3 columns (raise ValueError)", (np.zeros((4, 3)), np.zeros((4, 2)), np.zeros((4, 2)))),
+        Case("the row counts differ (raise ValueError)", (np.zeros((4, 2)), np.zeros((4, 2)), np.zeros((3, 2)))),
+    ]
+
+
+def _run_filter(fn, case: Case):
+    a, b, c = (torch.from_numpy(x.copy()).to(DEVICE) for x in case.args)
+    if "raise" in case.kind:
+        return _raised(fn, (a, b, c))
+    launches = []
+    original = triton.runtime.jit.KernelInterface.__getitem__
+
+    def counting(self, grid):
+        launches.append(grid)
+        return original(self, grid)
+
+    triton.runtime.jit.KernelInterface.__getitem__ = counting
+    try:
+        sign, certain = fn(a, b, c)
+    finally:
+        triton.runtime.jit.KernelInterface.__getitem__ = original
+    on_device = all(getattr(t, "device", None) == a.device for t in (sign, certain))
+    unchanged = all(np.array_equal(t.cpu().numpy(), x) for t, x in zip((a, b, c), case.args))
+    return {"sign": to_numpy(sign), "certain": to_numpy(certain), "launches": np.array(len(launches)),
+            "on_device": np.array(on_device), "unchanged": np.array(unchanged)}
+
+
+TASKS = {
+    "orient": Task("orient", _orient_cases, _run_orient),
+    "segments_intersect": Task("segments_intersect", _segment_cases, _run_segments),
+    "polygon_area": Task("polygon_area", _area_cases, _run_area),
+    "convex_hull": Task("convex_hull", _hull_cases, _run_hull, forbidden=frozenset({"scipy", "ConvexHull", "shapely"}),
+                        why="Qhull (scipy's ConvexHull) and shapely decide turns in floating point with a tolerance; "
+                            "build Andrew's monotone chain on an exact orientation test yourself."),
+    "orient_filter_triton": Task("orient_filter_triton", _filter_cases, _run_filter),
+}

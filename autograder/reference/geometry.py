@@ -1,0 +1,499 @@
+"""Chapter 02: computational geometry that survives floating point.
+
+Specs (the ground truth, obviously right and slow): orientation, segment intersection, the
+shoelace area and the convex hull computed with `fractions.Fraction`, which holds every float64
+exactly. Fast: a vectorised orientation that trusts the float sign where Shewchuk's (1997) static
+error bound says it may and falls back to `Fraction` for the uncertain few; a hull that discards
+interior points with that orientation before Andrew's monotone chain; and the same filter as a
+Triton kernel over float64.
+"""
+from fractions import Fraction
+
+import numpy as np
+import torch
+
+from autograder.device import DEVICE
+import triton  # noqa: E402  (after autograder.device, always)
+import triton.language as tl  # noqa: E402
+
+from autograder.cases.geometry import TASKS
+from autograder.exercise import Case, require
+from autograder.tolerance import compare
+
+EPS = 2.0**-53  # unit roundoff of float64: |fl(x) - x| <= EPS |x|
+CCW_ERRBOUND = (3.0 + 16.0 * EPS) * EPS  # Shewchuk (1997), ccwerrboundA
+TINY = 2.0**-900  # below this |detleft| + |detright| products may have underflowed: never certain
+
+
+# ---------------------------------------------------------------- validation
+
+
+def as_rows(*xs, name: str = "input") -> list[np.ndarray]:
+    """Each x as a float64 (N, 2) array, all with the same N; ValueError otherwise."""
+    rows = [np.asarray(x, dtype=np.float64) for x in xs]
+    for r in rows:
+        if r.ndim != 2 or r.shape[1] != 2:
+            raise ValueError(f"{name}: expected arrays of shape (N, 2), got shape {r.shape}")
+    if len({r.shape[0] for r in rows}) > 1:
+        raise ValueError(f"{name}: the row counts differ: {[r.shape[0] for r in rows]}")
+    return rows
+
+
+# ---------------------------------------------------------------- orientation
+
+
+def orient_fraction(a, b, c) -> np.ndarray:
+    """Spec: the exact sign of (b - a) x (c - a) per row, in rational arithmetic. int8 (N,)."""
+    a, b, c = as_rows(a, b, c, name="orient")
+    out = np.zeros(len(a), dtype=np.int8)
+    for k in range(len(a)):
+        (ax, ay), (bx, by), (cx, cy) = (map(Fraction, p) for p in (a[k], b[k], c[k]))
+        det = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
+        out[k] = (det > 0) - (det < 0)
+    return out
+
+
+def orient_naive(a, b, c) -> np.ndarray:
+    """The float sign of (b - a) x (c - a): right almost always, wrong near a line."""
+    a, b, c = as_rows(a, b, c, name="orient")
+    det = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+    return np.sign(det).astype(np.int8)
+
+
+def orient_eps(a, b, c, eps: float = 1e-9) -> np.ndarray:
+    """The float cross product, called 0 when |det| <= eps: the textbook EPS comparison."""
+    a, b, c = as_rows(a, b, c, name="orient")
+    det = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+    return np.where(np.abs(det) <= eps, 0, np.sign(det)).astype(np.int8)
+
+
+def orient_filter(a, b, c) -> tuple[np.ndarray, np.ndarray]:
+    """Shewchuk's stage A: (sign of the float det, whether that sign is certain), each (N,)."""
+    a, b, c = as_rows(a, b, c, name="orient")
+    detleft = (a[:, 0] - c[:, 0]) * (b[:, 1] - c[:, 1])  # (N,)
+    detright = (a[:, 1] - c[:, 1]) * (b[:, 0] - c[:, 0])
+    det = detleft - detright
+    detsum = np.abs(detleft) + np.abs(detright)
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: never certain
+        certain = (np.abs(det) > CCW_ERRBOUND * detsum) & (detsum >= TINY)
+    return np.sign(det).astype(np.int8), certain
+
+
+def orient_exact(a, b, c) -> np.ndarray:
+    """Fast exact orientation: the float filter, then `Fraction` for the rows it leaves uncertain."""
+    a, b, c = as_rows(a, b, c, name="orient")
+    sign, certain = orient_filter(a, b, c)
+    unsure = np.flatnonzero(~certain)
+    if unsure.size:
+        sign[unsure] = orient_fraction(a[unsure], b[unsure], c[unsure])
+    return sign
+
+
+def uncertain_share(a, b, c) -> float:
+    """The share of rows the filter cannot decide."""
+    return float(1.0 - orient_filter(a, b, c)[1].mean()) if len(np.asarray(a)) else 0.0
+
+
+# ---------------------------------------------------------------- segments
+
+
+def _orient1(p, q, r) -> int:
+    return int(orient_fraction([p], [q], [r])[0])
+
+
+def _between(p, q, r) -> bool:
+    """r, collinear with p and q, lies in their bounding box (so on the closed segment pq)."""
+    return min(p[0], q[0]) <= r[0] <= max(p[0], q[0]) and min(p[1], q[1]) <= r[1] <= max(p[1], q[1])
+
+
+def segments_intersect_spec(p1, p2, q1, q2) -> bool:
+    """Whether closed segments p1p2 and q1q2 share a point, exactly (Cormen et al., ch. 33.1)."""
+    p1, p2, q1, q2 = (np.asarray(x, dtype=np.float64) for x in (p1, p2, q1, q2))
+    d1, d2 = _orient1(q1, q2, p1), _orient1(q1, q2, p2)
+    d3, d4 = _orient1(p1, p2, q1), _orient1(p1, p2, q2)
+    if d1 * d2 < 0 and d3 * d4 < 0:
+        return True
+    return ((d1 == 0 and _between(q1, q2, p1)) or (d2 == 0 and _between(q1, q2, p2))
+            or (d3 == 0 and _between(p1, p2, q1)) or (d4 == 0 and _between(p1, p2, q2)))
+
+
+# ---------------------------------------------------------------- area
+
+
+def _polygon(poly) -> np.ndarray:
+    poly = np.asarray(poly, dtype=np.float64)
+    if poly.ndim != 2 or poly.shape[1] != 2:
+        raise ValueError(f"polygon: expected shape (N, 2), got {poly.shape}")
+    return poly
+
+
+def shoelace_fraction(poly) -> float:
+    """Spec: the exact signed shoelace area of the vertices as given, rounded once to float."""
+    poly = _polygon(poly)
+    if len(poly) < 3:
+        return 0.0
+    pts = [(Fraction(x), Fraction(y)) for x, y in poly.tolist()]
+    twice = sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(pts, pts[1:] + pts[:1]))
+    return float(twice / 2)
+
+
+def shoelace_raw(poly) -> float:
+    """The shoelace formula on raw coordinates: loses digits far from the origin."""
+    poly = _polygon(poly)
+    if len(poly) < 3:
+        return 0.0
+    x, y = poly[:, 0], poly[:, 1]
+    return float(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y) / 2)
+
+
+def shoelace_translated(poly) -> float:
+    """The shoelace formula after moving vertex 0 to the origin."""
+    poly = _polygon(poly)
+    if len(poly) < 3:
+        return 0.0
+    return shoelace_raw(poly - poly[0])
+
+
+# ---------------------------------------------------------------- convex hull
+
+
+def _start_at_lowest(hull: list) -> np.ndarray:
+    k = min(range(len(hull)), key=lambda i: (hull[i][1], hull[i][0]))
+    return np.array(hull[k:] + hull[:k], dtype=np.float64).reshape(-1, 2)
+
+
+def _chain(pts: list, turn) -> np.ndarray:
+    """Andrew's monotone chain over points sorted by (x, y), without duplicates; `turn(o, a, b)` is
+    the sign of (a - o) x (b - o). Strict: a point where the chain goes straight is dropped."""
+    if len(pts) <= 1:
+        return np.array(pts, dtype=np.float64).reshape(-1, 2)
+    lower, upper = [], []
+    for p in pts:
+        while len(lower) >= 2 and turn(lower[-2], lower[-1], p) <= 0:
+            lower.pop()
+        lower.append(p)
+    for p in reversed(pts):
+        while len(upper) >= 2 and turn(upper[-2], upper[-1], p) <= 0:
+            upper.pop()
+        upper.append(p)
+    return _start_at_lowest(lower[:-1] + upper[:-1])
+
+
+def _sorted_unique(points) -> list:
+    pts = _polygon(points)
+    return [tuple(p) for p in np.unique(pts, axis=0).tolist()] if len(pts) else []
+
+
+def hull_spec(points) -> np.ndarray:
+    """Spec: Andrew's monotone chain with exact rational turns; CCW from the lowest point."""
+    return _chain(_sorted_unique(points), lambda o, a, b: _orient1(o, a, b))
+
+
+def hull_float(points) -> np.ndarray:
+    """The same chain with the float sign of the cross product: wrong near collinear points."""
+    def turn(o, a, b):
+        det = (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+        return (det > 0) - (det < 0)
+    return _chain(_sorted_unique(points), turn)
+
+
+def _turn_filtered(o, a, b) -> int:
+    """Scalar exact turn: Shewchuk's float filter, `Fraction` when it is unsure."""
+    detleft = (o[0] - b[0]) * (a[1] - b[1])
+    detright = (o[1] - b[1]) * (a[0] - b[0])
+    det = detleft - detright
+    detsum = abs(detleft) + abs(detright)
+    if abs(det) > CCW_ERRBOUND * detsum and detsum >= TINY:
+        return (det > 0) - (det < 0)
+    return _orient1(o, a, b)
+
+
+def convex_hull_fast(points) -> np.ndarray:
+    """Exact hull at scale: drop the points strictly inside the polygon of 8 extreme points
+    (Akl and Toussaint, 1978) with the vectorised exact orientation, then run the chain."""
+    pts = _polygon(points)
+    if len(pts) > 64:
+        dirs = np.array([[1, 0], [1, 1], [0, 1], [-1, 1], [-1, 0], [-1, -1], [0, -1], [1, -1]], dtype=np.float64)
+        extremes = pts[np.unique(np.argmax(pts @ dirs.T, axis=0))]  # (<= 8, 2)
+        poly = hull_spec(extremes)
+        if len(poly) >= 3:
+            inside = np.ones(len(pts), dtype=bool)
+            for k in range(len(poly)):  # strictly left of every CCW edge: strictly inside
+                idx = np.flatnonzero(inside)
+                a = np.broadcast_to(poly[k], (idx.size, 2))
+                b = np.broadcast_to(poly[(k + 1) % len(poly)], (idx.size, 2))
+                inside[idx] = orient_exact(a, b, pts[idx]) > 0
+            pts = pts[~inside]
+    return _chain(_sorted_unique(pts), _turn_filtered)
+
+
+# ---------------------------------------------------------------- the filter as a Triton kernel
+
+
+@triton.jit
+def orient_filter_kernel(
+    a_ptr,  # *f64: (N, 2) row-major
+    b_ptr,  # *f64: (N, 2)
+    c_ptr,  # *f64: (N, 2)
+    consts_ptr,  # *f64: [(3 + 16 eps) eps, TINY] (float literals in a kernel are float32)
+    sign_ptr,  # *i8: (N,), written
+    certain_ptr,  # *i1: (N,), written
+    n,  # number of rows
+    BLOCK: tl.constexpr,  # rows per program, a power of two
+):
+    rows = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)  # (BLOCK,)
+    mask = rows < n
+    ax = tl.load(a_ptr + 2 * rows, mask=mask, other=0.0)
+    ay = tl.load(a_ptr + 2 * rows + 1, mask=mask, other=0.0)
+    bx = tl.load(b_ptr + 2 * rows, mask=mask, other=0.0)
+    by = tl.load(b_ptr + 2 * rows + 1, mask=mask, other=0.0)
+    cx = tl.load(c_ptr + 2 * rows, mask=mask, other=0.0)
+    cy = tl.load(c_ptr + 2 * rows + 1, mask=mask, other=0.0)
+    detleft = (ax - cx) * (by - cy)
+    detright = (ay - cy) * (bx - cx)
+    det = detleft - detright
+    detsum = tl.abs(detleft) + tl.abs(detright)
+    errbound = tl.load(consts_ptr) * detsum
+    certain = (tl.abs(det) > errbound) & (detsum >= tl.load(consts_ptr + 1))
+    sign = tl.where(det > 0, 1, tl.where(det < 0, -1, 0)).to(tl.int8)
+    tl.store(sign_ptr + rows, sign, mask=mask)
+    tl.store(certain_ptr + rows, certain, mask=mask)
+
+
+def orient_filter_triton(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, block: int = 1024):
+    """(sign int8 (N,), certain bool (N,)) of float64 (N, 2) tensors, on their device."""
+    for t in (a, b, c):
+        if t.dim() != 2 or t.shape[1] != 2 or t.dtype != torch.float64:
+            raise ValueError(f"expected float64 tensors of shape (N, 2), got {t.dtype} {tuple(t.shape)}")
+    if not a.shape == b.shape == c.shape:
+        raise ValueError(f"the shapes differ: {tuple(a.shape)}, {tuple(b.shape)}, {tuple(c.shape)}")
+    n = a.shape[0]
+    sign = torch.empty(n, dtype=torch.int8, device=a.device)
+    certain = torch.empty(n, dtype=torch.bool, device=a.device)
+    if n == 0:
+        return sign, certain
+    consts = torch.tensor([CCW_ERRBOUND, TINY], dtype=torch.float64, device=a.device)
+    grid = (triton.cdiv(n, block),)
+    orient_filter_kernel[grid](a.contiguous(), b.contiguous(), c.contiguous(), consts, sign, certain, n, BLOCK=block)
+    return sign, certain
+
+
+def orient_filter_torch(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor):
+    """The same filter in plain torch ops (the baseline the kernel is timed against)."""
+    detleft = (a[:, 0] - c[:, 0]) * (b[:, 1] - c[:, 1])
+    detright = (a[:, 1] - c[:, 1]) * (b[:, 0] - c[:, 0])
+    det = detleft - detright
+    detsum = detleft.abs() + detright.abs()
+    return torch.sign(det).to(torch.int8), (det.abs() > CCW_ERRBOUND * detsum) & (detsum >= TINY)
+
+
+# ---------------------------------------------------------------- references and checks (the grader's process)
+
+
+def _unchanged(got) -> None:
+    if "unchanged" in got and not bool(got["unchanged"]):
+        raise AssertionError("changes its inputs; work on copies (or new arrays), never in place")
+
+
+def _raises(case: Case, got) -> bool:
+    """For a case that must raise: check it did, and say so. False for any other case."""
+    if "raise" not in case.kind:
+        return False
+    said = str(got.get("raised", got.get("error", "nothing")))
+    if said != "ValueError":
+        raise AssertionError(f"should raise ValueError for this shape, but {'it ' + said if said.startswith('returned') else 'raises ' + said}")
+    return True
+
+
+def _ref_raise_or(case: Case, compute) -> dict:
+    return {"raised": np.array("ValueError")} if "raise" in case.kind else compute()
+
+
+def _ref_orient(case: Case):
+    return _ref_raise_or(case, lambda: {"sign": orient_exact(*case.args), "unchanged": np.array(True)})
+
+
+_ORIENT_HINTS = {
+    "1e-8": "a fixed eps calls every such triple collinear; there is no eps in an exact test",
+    "1e8": "the cross products exceed 2^53 here, so the float det is rounded: fall back to exact arithmetic when the filter is unsure",
+    "Kettner": "the float sign is wrong next to the line: trust it only where the error bound says so",
+    "ulps": "the float sign is wrong next to the line: trust it only where the error bound says so",
+    "decimal": "decimal coordinates are not exact in binary: the exact sign of the float inputs is rarely 0",
+}
+
+
+def _check_orient(case: Case, got, want):
+    if _raises(case, got):
+        return
+    require(got, want)
+    _unchanged(got)
+    try:
+        compare(got["sign"], want["sign"], "sign")
+    except AssertionError as e:
+        hint = next((h for key, h in _ORIENT_HINTS.items() if key in case.kind), "")
+        raise AssertionError(f"{e}{'; ' + hint if hint else ''}") from None
+
+
+def _ref_segments(case: Case):
+    hits = [segments_intersect_spec(*(x[k] for x in case.args)) for k in range(len(case.args[0]))]
+    return {"hit": np.array(hits), "not_bool": np.array(""), "unchanged": np.array(True)}
+
+
+def _check_segments(case: Case, got, want):
+    require(got, want)
+    _unchanged(got)
+    if str(got["not_bool"]):
+        raise AssertionError(f"returns {got['not_bool']}, not a Python bool: return bool(...)")
+    try:
+        compare(got["hit"], want["hit"], "intersects")
+    except AssertionError as e:
+        wrong = got["hit"] != want["hit"]
+        said = "True where the segments are apart" if (got["hit"] & wrong).any() else "False where the segments meet"
+        raise AssertionError(f"{e} (it says {said})") from None
+
+
+def _ref_area(case: Case):
+    return _ref_raise_or(case, lambda: {"area": np.array(shoelace_fraction(*case.args)), "type": np.array("float"),
+                                        "unchanged": np.array(True)})
+
+
+def _check_area(case: Case, got, want):
+    if _raises(case, got):
+        return
+    require(got, want)
+    _unchanged(got)
+    if str(got["type"]) != "float":
+        raise AssertionError(f"returns {got['type']}, not a Python float: return float(...)")
+    try:
+        compare(got["area"], want["area"], "area")
+    except AssertionError as e:
+        hint = "; translate by vertex 0 before the products" if "translated" in case.kind else ""
+        raise AssertionError(f"{e}{hint}") from None
+
+
+def _ref_hull(case: Case):
+    return _ref_raise_or(case, lambda: {"hull": hull_spec(*case.args), "unchanged": np.array(True)})
+
+
+def _check_hull(case: Case, got, want):
+    if _raises(case, got):
+        return
+    require(got, want)
+    _unchanged(got)
+    g, w = got["hull"], want["hull"]
+    if g.dtype != np.float64 or g.ndim != 2 or g.shape[1:] != (2,):
+        raise AssertionError(f"returns an array of dtype {g.dtype} and shape {g.shape}; expected float64 (H, 2)")
+    if g.shape == w.shape and np.array_equal(g, w):
+        return
+    as_set = lambda x: {tuple(r) for r in x.tolist()}  # noqa: E731
+    if len(g) == len(w) and as_set(g) == as_set(w):
+        rolled = any(np.array_equal(np.roll(g, -k, axis=0), w) for k in range(len(g)))
+        raise AssertionError("the right vertices, in the wrong order: " + (
+            "start at the lowest point (min y, then min x)" if rolled else "list them counter-clockwise"))
+    extra, missing = as_set(g) - as_set(w), as_set(w) - as_set(g)
+    if len(g) > len(as_set(g)):
+        raise AssertionError("repeats a vertex: merge duplicated points")
+    if extra and not missing:
+        raise AssertionError(f"keeps {len(extra)} point(s) that are not vertices of the exact hull "
+                             "(points on an edge, or points a float orientation misjudged): pop on turn <= 0")
+    if missing and not extra:
+        raise AssertionError(f"drops {len(missing)} vertices of the exact hull")
+    raise AssertionError(f"{len(extra)} row(s) are not vertices of the exact hull and {len(missing)} vertices are missing "
+                         "(rows must be input points, computed with an exact orientation)")
+
+
+def _ref_filter(case: Case):
+    def compute():
+        sign, certain = orient_filter(*case.args)
+        return {"sign": sign, "certain": certain, "launches": np.array(0), "on_device": np.array(True),
+                "unchanged": np.array(True)}
+    return _ref_raise_or(case, compute)
+
+
+def _check_filter(case: Case, got, want):
+    if _raises(case, got):
+        return
+    require(got, want)
+    _unchanged(got)
+    n = len(want["sign"])
+    for key, dtype in (("sign", np.int8), ("certain", np.bool_)):
+        if got[key].shape != (n,) or got[key].dtype != dtype:
+            raise AssertionError(f"{key}: expected {np.dtype(dtype).name} of shape ({n},), got {got[key].dtype} {got[key].shape}")
+    if not bool(got["on_device"]):
+        raise AssertionError("returns tensors on another device: allocate the outputs on the inputs' device")
+    launches = int(got["launches"])
+    if n == 0 and launches:
+        raise AssertionError("launches a kernel for N = 0: return the empty outputs at once")
+    if n and not launches:
+        raise AssertionError("launched no Triton kernel: the filter must run in your @triton.jit kernel")
+    sure = got["certain"]
+    known = sure & want["certain"]  # the reference sign is exact there (Shewchuk's theorem)
+    wrong = int(np.sum(got["sign"][known] != want["sign"][known]))
+    check = np.flatnonzero(sure & ~want["certain"])
+    if check.size:
+        exact = orient_fraction(*(x[check] for x in case.args))
+        wrong += int(np.sum(got["sign"][check] != exact))
+    if wrong:
+        raise AssertionError(f"calls {wrong} row(s) certain whose sign is wrong: the bound is too small "
+                             "(Shewchuk's (3 + 16 eps) eps (|detleft| + |detright|), eps = 2^-53)")
+    if "non-degenerate" in case.kind and sure.mean() < 0.99:
+        raise AssertionError(f"leaves {1 - sure.mean():.1%} of random rows uncertain (at most 1% allowed): "
+                             "the bound is far too large, or certain is not |det| > errbound")
+
+
+EXERCISES = {
+    "orient": TASKS["orient"].graded(_ref_orient, _check_orient),
+    "segments_intersect": TASKS["segments_intersect"].graded(_ref_segments, _check_segments),
+    "polygon_area": TASKS["polygon_area"].graded(_ref_area, _check_area),
+    "convex_hull": TASKS["convex_hull"].graded(_ref_hull, _check_hull),
+    "orient_filter_triton": TASKS["orient_filter_triton"].graded(_ref_filter, _check_filter),
+}
+
+
+# ---------------------------------------------------------------- benchmark (make bench)
+
+
+def bench(timer, cuda: bool) -> dict:
+    """Rows per second of the orientation filter: the Triton kernel and the same filter in torch
+    ops, on float64 (N, 2) inputs (48 bytes read and 2 written per row)."""
+    sizes = [2**k for k in range(16, 27, 2)] if cuda else [2**10, 2**12]
+    rows = {"rows": [], "dtype": "float64", "triton_rows_per_s": [], "torch_rows_per_s": [], "uncertain_share": []}
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    for n in sizes:
+        a, b, c = (torch.rand(n, 2, generator=gen, dtype=torch.float64).to(DEVICE) for _ in range(3))
+        rows["rows"].append(n)
+        rows["triton_rows_per_s"].append(n / timer(lambda: orient_filter_triton(a, b, c)))
+        rows["torch_rows_per_s"].append(n / timer(lambda: orient_filter_torch(a, b, c)))
+        rows["uncertain_share"].append(float(1 - orient_filter_triton(a, b, c)[1].float().mean()))
+        del a, b, c
+    return rows
+
+
+# ---------------------------------------------------------------- gpu-check
+
+
+def gpu_checks(small: bool) -> dict:
+    """The filter kernel on the device against the exact orientation: sound on hard inputs, and
+    certain on at least 99% of random rows."""
+    from autograder.cases.geometry import near_line, wide_magnitudes
+
+    def filter_on(n: int, make):
+        def check():
+            rng = np.random.default_rng(n)
+            a, b, c = make(rng, n)
+            sign, certain = orient_filter_triton(*(torch.from_numpy(x).to(DEVICE) for x in (a, b, c)))
+            sign, certain = sign.cpu().numpy(), certain.cpu().numpy()
+            idx = np.flatnonzero(certain)
+            exact = orient_exact(a[idx], b[idx], c[idx])
+            assert np.array_equal(sign[idx], exact), f"orient_filter_triton is certain and wrong on {make.__name__}, N = {n}"
+            if make is _random:
+                assert certain.mean() >= 0.99, f"only {certain.mean():.2%} certain on random rows, N = {n}"
+        return check
+
+    sizes = [3001] if small else [2**20 + 7, 2**22]
+    return {f"orient_filter_triton {make.__name__} N={n}": filter_on(n, make)
+            for n in sizes for make in (_random, near_line, wide_magnitudes)}
+
+
+def _random(rng, n):
+    return tuple(rng.uniform(-1, 1, (n, 2)) for _ in range(3))
