@@ -312,7 +312,7 @@ def bench(timer, cuda: bool) -> dict:
     for length in lengths:
         args = [torch.from_numpy(x).to(DEVICE) for x in scan_inputs(rng, 1, 16, 16, length, mamba_a=True)]
         rows["triton_scan_ms"].append(timer(lambda: selective_scan_triton(*args)) * 1e3)
-        rows["torch_loop_ms"].append(timer(lambda: selective_scan_loop(*args), 1) * 1e3 if length <= loop_max else None)
+        rows["torch_loop_ms"].append(timer(lambda: selective_scan_loop(*args)) * 1e3 if length <= loop_max else None)
         dtype = torch.float16 if cuda else torch.float32
         q = torch.randn(1, 4, length, 64, device=DEVICE, dtype=dtype)
         sdpa = torch.nn.functional.scaled_dot_product_attention
