@@ -25,36 +25,84 @@ def cmd_grade(args) -> int:
 
     from autograder import grade, report, sandbox
 
-    root = Path(args.submissions)
-    if not root.is_dir():
-        print(f"error: the submissions folder {root} does not exist (expected SUBMISSIONS/<student_id>/<slug>.ipynb)", file=sys.stderr)
-        return 2
     slugs = _chapters(args.chapter)
-    if not grade.find_submissions(root):
-        print(f"error: no notebooks under {root} (expected {root}/<student_id>/<slug>.ipynb)", file=sys.stderr)
+    collected = _collect(args)
+    if collected is None:
         return 2
+    root = Path(args.course or args.submissions)
     if sandbox.bwrap() is None:
         print("warning: bubblewrap (bwrap) is not installed or does not work here: learners' code runs "
               "with resource limits only, with network and a view of this machine's files", file=sys.stderr)
+    executor = None
+    if args.ray:
+        if args.workers != 1:
+            print("error: --workers and --ray exclude each other (on Ray, the cluster's CPUs or GPUs set the "
+                  "parallelism)", file=sys.stderr)
+            return 2
+        from autograder.raygrade import RayPool
+
+        executor = RayPool(args.ray, args.gpus_per_task)
+    elif args.gpus_per_task is not None:
+        print("error: --gpus-per-task needs --ray", file=sys.stderr)
+        return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     opts = grade.Options(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout)
     progress = lambda total: tqdm(total=total, desc="grading", unit="notebook", file=sys.stderr)  # noqa: E731
-    rows, releases = grade.run_batch(root, out, slugs, opts, workers=args.workers, progress=progress,
-                                     versions=_versions(), note=lambda line: print(line, file=sys.stderr))
+    try:
+        rows, releases = grade.run_batch(root, out, slugs, opts, workers=args.workers, progress=progress,
+                                         versions=_versions(), note=lambda line: print(line, file=sys.stderr),
+                                         executor=executor, found=collected.found)
+    except ConnectionError as e:  # no Ray cluster at that address
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    rows = _write_outputs(rows, releases, collected, out, args.db or f"sqlite:///{(out / 'gradebook.db').resolve()}")
+    print(report.summary(rows))
+    print(f"sandbox: {sandbox.describe()}")
+    if executor is not None:
+        print(f"graded on {executor.where}")
+    print(f"wrote {out}/index.html (open it), {out}/grades.csv, {out}/feedback/, {out}/report.png, {out}/export.csv, "
+          f"the gradebook, and {out}/autograded/ for the formgrader (make lab OUT={out})")
+    return 0
+
+
+def _collect(args):
+    """The submissions in whichever layout they came (autograder/layouts.py), or None after one
+    line saying which layouts are read."""
+    from autograder import layouts
+
+    try:
+        return layouts.collect(Path(args.submissions) if args.submissions else None,
+                               Path(args.course) if args.course else None)
+    except layouts.LayoutError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return None
+
+
+def _write_outputs(rows, releases, collected, out: Path, db: str):
+    """Everything a run leaves in OUT (grades.csv, feedback, report.png, index.html, the gradebook,
+    nbgrader's submitted/, autograded/ and feedback, export.csv); returns the rows with the
+    hand-graded scores in them."""
+    from autograder import nbgrader_dirs, report
+    from autograder.grade import Row
+
+    rows = rows + [Row(student, "-", "-", 0.0, 0.0, "not_gradable", f"{name}: {why}")
+                   for student, name, why in collected.unreadable]
+    graded = [r for r in rows if r.chapter in releases]
+    if graded:
+        report.write_report(graded, out / "report.png")
+        report.write_gradebook(graded, releases, db, lms_ids=collected.lms_ids)
+        rows = nbgrader_dirs.with_manual_scores(rows, releases, db)
+        nbgrader_dirs.write_course(out, rows, releases, collected.found, collected.timestamps)
     report.write_csv(rows, out / "grades.csv")
     for (student, slug) in dict.fromkeys((r.student_id, r.chapter) for r in rows if r.chapter in releases):
         report.write_feedback([r for r in rows if (r.student_id, r.chapter) == (student, slug)],
                               out / "feedback" / student / f"{slug}.html")
-    graded = [r for r in rows if r.chapter in releases]
     if graded:
-        report.write_report(graded, out / "report.png")
-        report.write_gradebook(graded, releases, args.db or f"sqlite:///{(out / 'gradebook.db').resolve()}")
+        nbgrader_dirs.write_nbgrader_feedback(out, list(releases), db)
+        nbgrader_dirs.write_export(rows, releases, db, out / "export.csv", collected.lms_ids)
     report.write_index(rows, out / "index.html")
-    print(report.summary(rows))
-    print(f"sandbox: {sandbox.describe()}")
-    print(f"wrote {out}/index.html (open it), {out}/grades.csv, {out}/feedback/, {out}/report.png, the gradebook")
-    return 0
+    return rows
 
 
 def _versions() -> dict:
@@ -108,8 +156,11 @@ def main(argv=None) -> int:
     r = sub.add_parser("release", help="regenerate exercises/ from solutions/")
     r.add_argument("--chapter", action="append", help="a chapter slug (repeatable); default: all")
     r.set_defaults(fn=cmd_release)
-    g = sub.add_parser("grade", help="grade SUBMISSIONS/<student_id>/<slug>.ipynb")
-    g.add_argument("submissions")
+    g = sub.add_parser("grade", help="grade SUBMISSIONS/<student_id>/<slug>.ipynb, an nbgrader course "
+                       "(--course DIR) or an LMS download (a folder or .zip)")
+    g.add_argument("submissions", nargs="?", help="SUBMISSIONS/<student_id>/<slug>.ipynb, or an LMS bulk download "
+                   "(a folder or .zip of <student>_<number>_<anything>.ipynb)")
+    g.add_argument("--course", help="an nbgrader course directory: grade DIR/submitted/<student_id>/<slug>/*.ipynb")
     g.add_argument("--out", required=True, help="folder for grades.csv, feedback/, report.png, gradebook.db")
     g.add_argument("--chapter", action="append", help="grade only this chapter (repeatable)")
     g.add_argument("--db", help="gradebook URL (default: sqlite:///OUT/gradebook.db)")
@@ -117,6 +168,10 @@ def main(argv=None) -> int:
                    help="seconds per cell (default: each chapter's limit in exercises/cell-limits.json)")
     g.add_argument("--notebook-timeout", type=float, default=900.0, help="seconds per notebook (default 900)")
     g.add_argument("--workers", type=int, default=1, help="submissions graded in parallel (default 1)")
+    g.add_argument("--ray", metavar="ADDRESS", help="grade on a Ray cluster: its address (HOST:PORT), `auto` for "
+                   "the cluster this machine belongs to, `local` for a throw-away cluster here")
+    g.add_argument("--gpus-per-task", type=float, default=None, help="with --ray: GPUs per submission (default 1 "
+                   "on a cluster with GPUs; a fraction such as 0.25 shares a GPU; 0 grades on CPUs)")
     g.set_defaults(fn=cmd_grade)
     b = sub.add_parser("bench", help="time the chapters' references; on CUDA, record book/data/<slug>.json")
     b.add_argument("--chapter", action="append", help="a chapter slug (repeatable); default: all")

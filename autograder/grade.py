@@ -10,6 +10,10 @@ grader's own comparison of the recorded outputs agrees), timeout, crashed, not_g
 Each finished submission is saved at once under OUT/results/, keyed by the hashes of the
 submission, the release and the grading settings; a rerun reuses what is still valid, so a batch
 killed halfway completes with the grades an uninterrupted run gives.
+
+Where the submissions are graded is the executor's business: `LocalPool` (`--workers N`, this
+machine) or `autograder.raygrade.RayPool` (`--ray ADDRESS`, a Ray cluster). Either way this process
+alone saves results and writes every output.
 """
 import ast
 import functools
@@ -20,8 +24,8 @@ import shutil
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import nbformat
@@ -43,6 +47,7 @@ class Row:
     reason: str
     stdout: str = ""
     visible: str = ""  # the test cell without its hidden block, for feedback
+    outputs: list = field(default_factory=list)  # the test cell's outputs, for OUT/autograded/ (nbgrader_dirs)
 
 
 @dataclass(frozen=True)
@@ -131,7 +136,9 @@ def _static_refusal(slug: str, test_id: str, nb) -> str | None:
 
 def kernel_env(work: Path, seed: int) -> dict:
     """The kernel's whole environment: nothing of the grader's but what Python needs."""
-    keep = {k: os.environ[k] for k in ("LANG", "LC_ALL", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ}
+    # CUDA_VISIBLE_DEVICES: on a Ray GPU node, the GPU(s) Ray gave this task, and no other
+    keep = {k: os.environ[k] for k in ("LANG", "LC_ALL", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
+                                       "CUDA_VISIBLE_DEVICES") if k in os.environ}
     return {
         **keep, "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(work),
         SEED_VAR: str(seed), RECORD_VAR: str(work / "records"), "MPLBACKEND": "Agg",
@@ -140,9 +147,11 @@ def kernel_env(work: Path, seed: int) -> dict:
     }
 
 
-def grade_submission(student_id: str, path: Path, slug: str, opts: Options, timing: dict | None = None) -> list[Row]:
-    """The rows of one submission. `timing`, if given, receives the seconds its cells ran."""
-    release = _release(slug)
+def grade_submission(student_id: str, path: Path, slug: str, opts: Options, timing: dict | None = None,
+                     release: Release | None = None) -> list[Row]:
+    """The rows of one submission. `timing`, if given, receives the seconds its cells ran;
+    `release`, if given, is the chapter's release as the driver loaded it (default: this checkout's)."""
+    release = release or _release(slug)
     try:
         submission = notebooks.read_submission(path)
     except ValueError as e:
@@ -173,6 +182,7 @@ def grade_submission(student_id: str, path: Path, slug: str, opts: Options, timi
             name = test_id.removeprefix("test_")
             run = by_id[test_id]
             row = Row(student_id, release.slug, test_id, 0.0, points, "graded", "", stdout=run.stdout,
+                      outputs=kept_outputs(run.outputs),
                       visible=notebooks.HIDDEN.sub("", next(
                           c.source for c in release.source.cells if notebooks.grade_id(c) == test_id)).strip())
             if run.status == "ok":
@@ -203,6 +213,22 @@ def grade_submission(student_id: str, path: Path, slug: str, opts: Options, timi
         sandbox.reap(uid, everything=True)  # the kernel is gone; anything of its uid is a stray
         sandbox.remove_cgroups(cgroups)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def kept_outputs(outputs: list, limit: int = 20_000) -> list:
+    """A graded cell's outputs as the autograded notebook keeps them: text only, each cut to `limit`
+    characters (images and widgets are not worth their bytes in OUT/results/)."""
+    kept = []
+    for out in outputs:
+        if out.get("output_type") == "stream":
+            kept.append({"output_type": "stream", "name": out.get("name", "stdout"), "text": out.get("text", "")[-limit:]})
+        elif out.get("output_type") == "error":
+            kept.append({"output_type": "error", "ename": out.get("ename", ""), "evalue": out.get("evalue", "")[:limit],
+                         "traceback": [t[:limit] for t in out.get("traceback", [])][-20:]})
+        elif out.get("output_type") in ("execute_result", "display_data") and "text/plain" in out.get("data", {}):
+            kept.append({"output_type": "display_data", "metadata": {},
+                         "data": {"text/plain": str(out["data"]["text/plain"])[:limit]}})
+    return kept
 
 
 # ---------------------------------------------------------------- a batch
@@ -243,17 +269,46 @@ def _save_result(path: Path, key: dict, rows: list[Row], run: dict) -> None:
     os.replace(tmp, path)
 
 
-def _timed(student: str, path: Path, slug: str, opts: Options) -> tuple[list[Row], dict]:
+def _timed(student: str, path: Path, slug: str, opts: Options, release: Release | None = None) -> tuple[list[Row], dict]:
     started, timing = time.time(), {}
-    rows = grade_submission(student, path, slug, opts, timing)
+    rows = grade_submission(student, path, slug, opts, timing, release)
     return rows, {"seconds": round(time.time() - started, 2), **timing}
 
 
+class LocalPool:
+    """`--workers N` on this machine: N processes, or this process alone when N is 1.
+
+    An executor for run_batch: `submit(student, path, slug, opts)` returns a Future of
+    `(rows, timing)`, and `capacity` says how many submissions may be in flight at once (so that a
+    batch killed halfway has saved everything it finished)."""
+
+    def __init__(self, workers: int = 1):
+        self.workers = max(1, workers)
+        self.capacity = 1 if self.workers == 1 else 2 * self.workers
+        self.pool = None
+
+    def __enter__(self):
+        self.pool = ProcessPoolExecutor(max_workers=self.workers) if self.workers > 1 else None
+        return self
+
+    def __exit__(self, *exc):
+        if self.pool:
+            self.pool.shutdown(cancel_futures=True)
+
+    def submit(self, student: str, path: Path, slug: str, opts: Options) -> Future:
+        if self.pool:
+            return self.pool.submit(_timed, student, path, slug, opts)
+        future = Future()
+        future.set_result(_timed(student, path, slug, opts))
+        return future
+
+
 def run_batch(root: Path, out: Path, slugs: list[str], opts: Options, workers: int = 1,
-              progress=None, versions: dict | None = None, note=None) -> tuple[list[Row], dict[str, Release]]:
+              progress=None, versions: dict | None = None, note=None, executor=None, found=None) -> tuple[list[Row], dict[str, Release]]:
     """Grade every submission of `slugs` under root; reuse valid saved results; return all rows.
-    `note`, if given, is told in one line how many submissions were reused unchanged."""
-    found = find_submissions(root)
+    `note`, if given, is told in one line how many submissions were reused unchanged. `executor`
+    (default: LocalPool(workers)) runs the gradings; whatever it is, results are saved here."""
+    found = find_submissions(root) if found is None else found  # found: (student, stem, path), any layout
     sandbox.sweep_cgroups()
     known = set(chapters.slugs())
     releases = {slug: _release(slug) for slug in slugs if any(stem == slug for _, stem, _ in found)}
@@ -292,15 +347,24 @@ def run_batch(root: Path, out: Path, slugs: list[str], opts: Options, workers: i
             bar.update(1)
 
     try:
-        if workers <= 1:
-            for student, stem, path, key in todo:
-                finish(student, stem, path, key, *_timed(student, path, stem, opts))
-        else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                futures = {pool.submit(_timed, student, path, stem, opts): (student, stem, path, key)
-                           for student, stem, path, key in todo}
-                for future in as_completed(futures):
-                    finish(*futures[future], *future.result())
+        with executor or LocalPool(workers) as pool:
+            queue, pending = iter(todo), {}
+
+            def top_up():
+                while len(pending) < pool.capacity:
+                    job = next(queue, None)
+                    if job is None:
+                        return
+                    student, stem, path, key = job
+                    # the cell limit travels with the task: every node grades with the driver's
+                    pending[pool.submit(student, path, stem, replace(opts, cell_timeout=key["cell_limit"]))] = job
+
+            top_up()
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    finish(*pending.pop(future), *future.result())
+                top_up()
     finally:
         runs_log.close()
         if bar:

@@ -38,6 +38,20 @@ def is_test(cell) -> bool:
     return bool(meta(cell).get("grade")) and not meta(cell).get("solution")
 
 
+def is_manual(cell) -> bool:
+    """A written answer graded by hand in the formgrader (nbgrader: solution and grade, no tests)."""
+    return bool(meta(cell).get("grade")) and bool(meta(cell).get("solution"))
+
+
+CHAPTER_KEY = "autograder"  # notebook metadata {"autograder": {"chapter": slug}}, set in source and release
+
+
+def chapter_of(nb) -> str | None:
+    """The chapter a notebook belongs to, from its metadata (None when it carries none)."""
+    found = nb.get("metadata", {}).get(CHAPTER_KEY, {})
+    return found.get("chapter") if isinstance(found, dict) else None
+
+
 def source_notebook(slug: str) -> nbformat.NotebookNode:
     """solutions/<slug>.md as an nbgrader source notebook: checked, every cell identified."""
     path = chapters.source(slug)
@@ -49,6 +63,7 @@ def source_notebook(slug: str) -> nbformat.NotebookNode:
                 "schema_version": 3, "solution": False,
             }
         cell["id"] = grade_id(cell)  # deterministic cell ids: releases are reproducible
+    nb.metadata[CHAPTER_KEY] = {"chapter": slug}  # how a file from an LMS download names its chapter
     check_source(slug, nb, path)
     return nb
 
@@ -62,6 +77,13 @@ def check_source(slug: str, nb, path: Path) -> None:
         raise SourceError(f"{path}: duplicated grade_id {sorted(dupes)}")
     for cell in nb.cells:
         name = grade_id(cell)
+        if is_manual(cell):
+            if not meta(cell).get("points", 0) > 0:
+                raise SourceError(f"{path}: written answer {name!r} has no points")
+            if "### BEGIN SOLUTION" not in cell.source:
+                raise SourceError(f"{path}: written answer {name!r} needs its model answer and rubric "
+                                  "in a ### BEGIN SOLUTION block")
+            continue
         if is_solution(cell):
             defs = re.findall(r"^(?:def|class) (\w+)\b", cell.source, re.M)
             if name not in defs:
@@ -99,8 +121,13 @@ def solved_notebook(slug: str) -> nbformat.NotebookNode:
 
 
 def exercises(nb) -> list[tuple[str, float]]:
-    """(test cell grade_id, points) in notebook order."""
+    """(test cell grade_id, points) in notebook order: the autograded cells."""
     return [(grade_id(c), float(meta(c)["points"])) for c in nb.cells if is_test(c)]
+
+
+def written(nb) -> list[tuple[str, float]]:
+    """(grade_id, points) of the cells graded by hand (written answers), in notebook order."""
+    return [(grade_id(c), float(meta(c)["points"])) for c in nb.cells if is_manual(c)]
 
 
 def read_submission(path: Path) -> nbformat.NotebookNode:

@@ -56,7 +56,7 @@ def solutions(slug: str) -> dict[str, str]:
     """grade_id -> the code of its solution block, for every exercise of the chapter."""
     out = {}
     for cell in notebooks.source_notebook(slug).cells:
-        if notebooks.is_solution(cell):
+        if notebooks.is_solution(cell) and cell.cell_type == "code":  # not a written answer
             blocks = _SOLUTION.findall(cell.source)
             out[notebooks.grade_id(cell)] = "\n".join(blocks)
     return out

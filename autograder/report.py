@@ -10,7 +10,7 @@ from autograder import notebooks
 from autograder.grade import Release, Row
 
 COLUMNS = ["student_id", "chapter", "grade_id", "points", "max_points", "status", "reason"]
-STATUSES = ["graded", "timeout", "crashed", "not_gradable"]
+STATUSES = ["graded", "needs_manual_grade", "timeout", "crashed", "not_gradable"]  # best to worst
 
 
 def write_csv(rows: list[Row], path: Path) -> None:
@@ -52,8 +52,8 @@ def write_feedback(rows: list[Row], path: Path) -> None:
     path.write_text("\n".join(parts), encoding="utf-8")
 
 
-OUTCOMES = {"full marks": "#1a7f37", "partial": "#4ac26b", "0 points": "#d1242f", "timeout": "#bf8700",
-            "crashed": "#8250df", "not gradable": "#6e7781"}  # report.png's and index.html's colours
+OUTCOMES = {"full marks": "#1a7f37", "partial": "#4ac26b", "0 points": "#d1242f", "needs manual grade": "#0969da",
+            "timeout": "#bf8700", "crashed": "#8250df", "not gradable": "#6e7781"}  # report.png's and index.html's colours
 
 
 def outcome(r: Row) -> str:
@@ -190,10 +190,14 @@ def backup_sqlite(db_url: str) -> Path | None:
     return backup
 
 
-def write_gradebook(rows: list[Row], releases: dict[str, Release], db_url: str) -> None:
+def write_gradebook(rows: list[Row], releases: dict[str, Release], db_url: str, lms_ids: dict | None = None) -> None:
     """Record assignments, cells and auto scores in nbgrader's gradebook, in one transaction.
-    Manual scores, which nbgrader keeps in a separate column, are never touched. SQLite runs in
-    WAL mode with a busy timeout, so a formgrader reading it at the same time does not fail."""
+    Manual scores, which nbgrader keeps in a separate column, are never touched; a written answer
+    (a manually graded cell) is flagged for manual grading until someone scores it. A submission
+    that is not gradable gets no gradebook submission (nbgrader shows it as missing, not as 0);
+    its learner is listed. `lms_ids` (student_id -> the LMS's id) fill nbgrader's lms_user_id.
+    SQLite runs in WAL mode with a busy timeout, so a formgrader reading it at the same time does
+    not fail."""
     from nbgrader.api import Gradebook, MissingEntry
     from nbgrader.utils import compute_checksum
     from sqlalchemy import text
@@ -218,13 +222,29 @@ def write_gradebook(rows: list[Row], releases: dict[str, Release], db_url: str) 
                 if m.get("grade") or m.get("solution") or m.get("locked"):
                     gb.update_or_create_source_cell(gid, slug, slug, cell_type=cell.cell_type, locked=bool(m.get("locked")),
                                                     source=cell.source, checksum=compute_checksum(cell))
+        ungradable = {(r.student_id, r.chapter) for r in rows} - {(r.student_id, r.chapter) for r in rows
+                                                                   if r.status != "not_gradable"}
         for student_id, chapter in dict.fromkeys((r.student_id, r.chapter) for r in rows):
-            gb.update_or_create_student(student_id)
+            extra = {"lms_user_id": lms_ids[student_id]} if student_id in (lms_ids or {}) else {}
+            gb.update_or_create_student(student_id, **extra)
             try:
-                gb.find_submission(chapter, student_id)
+                submission = gb.find_submission(chapter, student_id)
             except MissingEntry:
-                gb.add_submission(chapter, student_id)
+                submission = None
+            if (student_id, chapter) in ungradable:
+                # missing, not 0: drop an earlier run's submission unless someone graded it by hand
+                if submission is not None and not any(g.manual_score is not None for g in submission.grades):
+                    gb.remove_submission(chapter, student_id)
+                continue
+            if submission is None:
+                submission = gb.add_submission(chapter, student_id)
+            for gid, _ in notebooks.written(releases[chapter].source):
+                grade = gb.find_grade(gid, chapter, chapter, student_id)
+                grade.auto_score = None
+                grade.needs_manual_grade = grade.manual_score is None
         for r in rows:
+            if (r.student_id, r.chapter) in ungradable:
+                continue
             grade = gb.find_grade(r.grade_id, r.chapter, r.chapter, r.student_id)
             grade.auto_score = r.points
             # nbgrader's own rule (SaveAutoGrades): review only what a person already scored by hand;

@@ -28,7 +28,25 @@ def test_release_hides_solutions_and_hidden_tests(slug):
     for cell in source.cells:
         if notebooks.is_solution(cell):
             stub = next(c for c in nb["cells"] if c["metadata"]["nbgrader"]["grade_id"] == notebooks.grade_id(cell))
-            assert "raise NotImplementedError()" in "".join(stub["source"])
+            if notebooks.is_manual(cell):  # a written answer: the model answer and rubric stay in the source
+                assert "".join(stub["source"]).strip() == "YOUR ANSWER HERE" and stub["cell_type"] == "markdown"
+            else:
+                assert "raise NotImplementedError()" in "".join(stub["source"])
+
+
+@pytest.mark.parametrize("slug", chapters.slugs())
+def test_each_chapter_has_a_written_question_graded_by_hand(slug):
+    """One manually graded answer cell (nbgrader: solution and grade, points, no tests) whose model
+    answer and rubric are in the source's hidden solution; the release names its chapter."""
+    source = notebooks.source_notebook(slug)
+    written = notebooks.written(source)
+    assert len(written) == 1 and written[0][1] > 0, f"{slug}: written questions {written}"
+    cell = next(c for c in source.cells if notebooks.grade_id(c) == written[0][0])
+    assert cell.cell_type == "markdown" and "Rubric" in cell.source and "Model answer" in cell.source
+    assert written[0][0] not in dict(notebooks.exercises(source)), "a written answer is not autograded"
+    release = json.loads(chapters.release(slug).read_text())
+    assert notebooks.chapter_of(release) == slug, "the release's metadata names its chapter (LMS downloads)"
+    assert "Rubric" not in chapters.release(slug).read_text()
 
 
 def test_source_contract_is_enforced(tmp_path, monkeypatch):
