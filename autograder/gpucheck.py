@@ -61,29 +61,6 @@ def load_solution(slug: str, folder: Path):
     return module
 
 
-class KernelLog:
-    """The names of the Triton kernels launched while active (the launch hook the op recorders use)."""
-
-    def __enter__(self):
-        import triton
-
-        self.names: set[str] = set()
-        self._original = original = triton.runtime.jit.KernelInterface.__getitem__
-        names = self.names
-
-        def launching(kernel, grid):
-            names.add(getattr(getattr(kernel, "fn", kernel), "__name__", type(kernel).__name__))
-            return original(kernel, grid)
-
-        triton.runtime.jit.KernelInterface.__getitem__ = launching
-        return self
-
-    def __exit__(self, *exc):
-        import triton
-
-        triton.runtime.jit.KernelInterface.__getitem__ = self._original
-
-
 @dataclass
 class Result:
     slug: str
@@ -125,7 +102,9 @@ def check_chapter(slug: str, cuda: bool, folder: Path, seed: int = 0) -> Result:
 
     result, started = Result(slug), time.time()
     module = chapters.reference(slug)
-    with KernelLog() as log:
+    from autograder.watch import TritonLaunches
+
+    with TritonLaunches() as log:
         limit = None if cuda else SMOKE_CASES
         steps = [("cases", lambda: _check_cases(slug, load_solution(slug, folder), result, seed, limit))]
         for name, check in getattr(module, "gpu_checks", lambda small: {})(not cuda).items():

@@ -9,115 +9,13 @@ unseen. The Triton exercises refuse NumPy outright. Those measurements are outpu
 other, so the grader's own re-check enforces "no N x N intermediate" outside this process.
 """
 import math
-import tracemalloc
-import weakref
 
 import numpy as np
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from autograder.device import CUDA, DEVICE
-import triton  # noqa: E402  (after autograder.device, always)
-
 from autograder.exercise import Case, Task, to_numpy
-
-
-_FACTORIES = {"empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided", "zeros", "zeros_like",
-              "new_zeros", "ones", "ones_like", "new_ones", "full", "full_like", "new_full", "scalar_tensor"}
-
-
-def _tensors(tree):
-    if isinstance(tree, torch.Tensor):
-        yield tree
-    elif isinstance(tree, (list, tuple)):
-        for t in tree:
-            yield from _tensors(t)
-    elif isinstance(tree, dict):
-        for t in tree.values():
-            yield from _tensors(t)
-
-
-def _storage(t: torch.Tensor):
-    try:
-        s = t.untyped_storage()
-        return s.data_ptr(), s.nbytes()
-    except (RuntimeError, NotImplementedError):
-        return None, 0
-
-
-class OpRecorder(TorchDispatchMode):
-    """Records what the torch ops run under it do, outside Triton kernel launches:
-
-    largest_op: most elements of a tensor that a computing op (not a view, not an allocation)
-        reads or writes; largest_out: most elements of any op's output, allocations included;
-    alloc_bytes: bytes of fresh storage the ops created; peak_bytes: most bytes of that fresh
-        storage alive at once; launches: Triton kernel launches (kernel[grid](...) calls).
-    """
-
-    def __init__(self):
-        super().__init__()
-        self.largest_op = self.largest_out = self.alloc_bytes = self.peak_bytes = self.launches = 0
-        self._in_kernel = 0
-        self._live = {}  # storage ptr -> (bytes, [weakrefs of tensors on it])
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        if self._in_kernel:
-            return out
-        name = func.overloadpacket.__name__
-        outs = list(_tensors(out))
-        ins = list(_tensors((args, kwargs)))
-        self.largest_out = max([self.largest_out] + [t.numel() for t in outs])
-        if not func.is_view and name not in _FACTORIES and name not in ("detach", "alias", "lift_fresh"):
-            self.largest_op = max([self.largest_op] + [t.numel() for t in ins + outs])
-        in_ptrs = {_storage(t)[0] for t in ins}
-        for t in outs:
-            ptr, nbytes = _storage(t)
-            if ptr is None:
-                continue
-            if ptr in self._live:
-                self._live[ptr][1].append(weakref.ref(t))
-            elif ptr not in in_ptrs:
-                self.alloc_bytes += nbytes
-                self._live[ptr] = (nbytes, [weakref.ref(t)])
-        self._live = {p: e for p, e in self._live.items() if any(r() is not None for r in e[1])}
-        self.peak_bytes = max(self.peak_bytes, sum(e[0] for e in self._live.values()))
-        return out
-
-    def __enter__(self):
-        original = triton.runtime.jit.KernelInterface.__getitem__
-        recorder = self
-
-        def counting(kernel, grid):
-            launcher = original(kernel, grid)
-
-            def launch(*args, **kwargs):
-                recorder.launches += 1
-                recorder._in_kernel += 1
-                try:
-                    return launcher(*args, **kwargs)
-                finally:
-                    recorder._in_kernel -= 1
-            return launch
-
-        self._original = original
-        triton.runtime.jit.KernelInterface.__getitem__ = counting
-        return super().__enter__()
-
-    def __exit__(self, *exc):
-        triton.runtime.jit.KernelInterface.__getitem__ = self._original
-        return super().__exit__(*exc)
-
-    def summary(self) -> dict:
-        return {"largest_op": np.array(self.largest_op), "largest_out": np.array(self.largest_out),
-                "alloc_bytes": np.array(self.alloc_bytes), "launches": np.array(self.launches)}
-
-
-def peak_bytes(fn, *args, **kwargs) -> int:
-    """Most bytes of fresh torch storage alive at once while fn(*args) runs (inputs not counted)."""
-    with OpRecorder() as rec:
-        fn(*args, **kwargs)
-    return rec.peak_bytes
+from autograder.watch import HostPeak, OpRecorder, peak_bytes  # noqa: F401  (peak_bytes: for the book)
 
 
 _DT = {"float64": np.float64, "float32": np.float32}
@@ -241,34 +139,6 @@ def _pair(result, names):
 
 NO_TEMPORARY = "no temporary wider than block columns"  # the case kinds whose checks read memory
 NO_NXN = "no op may touch N_q x N_k elements"
-
-
-class HostPeak:
-    """Peak bytes of Python and NumPy allocations while the block runs (tracemalloc: NumPy
-    registers its buffers with it, torch's CPU allocator does not, so the two recorders together
-    see every large buffer a call makes on the CPU). Tracing slows Python down several times, so
-    it is on only for the cases whose check reads it (`active`)."""
-
-    def __init__(self, active: bool = True):
-        self.active, self.peak = active, 0
-
-    def __enter__(self) -> "HostPeak":
-        if not self.active:
-            return self
-        self.was_tracing = tracemalloc.is_tracing()
-        if not self.was_tracing:
-            tracemalloc.start()
-        tracemalloc.reset_peak()
-        self.base = tracemalloc.get_traced_memory()[0]
-        self.peak = 0
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if not self.active:
-            return
-        self.peak = max(0, tracemalloc.get_traced_memory()[1] - self.base)
-        if not self.was_tracing:
-            tracemalloc.stop()
 
 
 def _run_softmax(fn, case):

@@ -9,9 +9,8 @@ import numpy as np
 import torch
 
 from autograder.device import DEVICE
-import triton  # noqa: E402  (after autograder.device, always)
-
 from autograder.exercise import Case, Task, to_numpy
+from autograder.watch import TritonLaunches
 
 MEMORY_LIMIT = 64 * 1024  # bytes; a copy of 10^5 list slots alone is 800 kB
 
@@ -109,19 +108,9 @@ def _run_partition(fn, case: Case):
 
 def _run_triton(fn, case: Case):
     a, b = (torch.from_numpy(x).to(DEVICE) for x in case.args)
-    launches = []
-    original = triton.runtime.jit.KernelInterface.__getitem__
-
-    def counting(self, grid):
-        launches.append(grid)
-        return original(self, grid)
-
-    triton.runtime.jit.KernelInterface.__getitem__ = counting
-    try:
+    with TritonLaunches() as launches:
         out = fn(a, b)
-    finally:
-        triton.runtime.jit.KernelInterface.__getitem__ = original
-    return {"out": to_numpy(out), "launches": np.array(len(launches))}
+    return {"out": to_numpy(out), "launches": np.array(launches.count)}
 
 
 NO_SORT = "the inputs are already sorted, and the point is to merge them in linear work, not to sort again."
