@@ -108,8 +108,8 @@ def star_polygon(rng: np.random.Generator, n: int, radius: float = 1.0) -> np.nd
 
 
 def _orient_cases(rng: np.random.Generator) -> list[Case]:
-    p, q, r = kettner_grid(48)
-    ka, kb, kc = near_line(rng, 3000)
+    p, q, r = kettner_grid(32)
+    ka, kb, kc = near_line(rng, 2000)
     grid = rng.integers(-3, 4, (3, 600, 2)).astype(np.float64)
     tiny = rng.uniform(-1, 1, (3, 500, 2)) * 1e-8
     dec = decimal_line(40)
@@ -180,7 +180,7 @@ def _near_collinear_segments(rng: np.random.Generator, n: int) -> tuple:
 
 
 def _segment_cases(rng: np.random.Generator) -> list[Case]:
-    big = rng.integers(-4, 5, (4, 1500, 2)).astype(np.float64)
+    big = rng.integers(-4, 5, (4, 1000, 2)).astype(np.float64)
     return [
         Case("the segments touch at an endpoint", _segment_rows(
             ((0, 0), (2, 2), (2, 2), (3, 0)), ((0, 0), (1, 0), (1, 0), (5, 5)), ((1, 1), (0, 0), (1, 1), (2, 3)))),
@@ -252,7 +252,7 @@ def _run_area(fn, case: Case):
 
 
 def _hull_cases(rng: np.random.Generator) -> list[Case]:
-    square = rng.uniform(-1, 1, (800, 2))
+    square = rng.uniform(-1, 1, (600, 2))
     disk = rng.standard_normal((600, 2))
     flat = np.concatenate([rng.uniform(0, 1, (200, 2)), np.stack([rng.integers(-5, 5, 9) * 0.25, np.zeros(9)], 1)])
     gx, gy = np.meshgrid(np.arange(7.0), np.arange(5.0))
