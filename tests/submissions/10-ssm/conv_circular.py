@@ -4,9 +4,9 @@
 def ssm_conv(u, Abar, Bbar, C, L):
     if u.shape[-1] != L:
         raise ValueError("u.shape[-1] != L")
-    K = torch.empty(L, dtype=torch.float64)
-    s = Bbar
-    for l in range(L):
-        K[l] = C @ s
-        s = Abar @ s
+    cols, P = Bbar[:, None], Abar
+    while cols.shape[1] < L:
+        cols = torch.cat([cols, P @ cols], dim=1)
+        P = P @ P
+    K = C @ cols[:, :L]
     return torch.fft.irfft(torch.fft.rfft(u, n=L) * torch.fft.rfft(K, n=L), n=L)

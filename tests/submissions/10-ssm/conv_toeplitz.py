@@ -4,11 +4,11 @@
 def ssm_conv(u, Abar, Bbar, C, L):
     if u.shape[-1] != L:
         raise ValueError("u.shape[-1] != L")
-    K = torch.empty(L, dtype=torch.float64)
-    s = Bbar
-    for l in range(L):
-        K[l] = C @ s
-        s = Abar @ s
+    cols, P = Bbar[:, None], Abar
+    while cols.shape[1] < L:
+        cols = torch.cat([cols, P @ cols], dim=1)
+        P = P @ P
+    K = C @ cols[:, :L]
     lag = torch.arange(L)[:, None] - torch.arange(L)[None, :]  # (L, L)
     T = torch.where(lag >= 0, K[lag.clamp(min=0)], torch.zeros((), dtype=torch.float64))
     return u @ T.T
