@@ -609,6 +609,11 @@ def _points():
     return dict(notebooks.exercises(notebooks.source_notebook(CHAPTER)))
 
 
+def _written():
+    """The chapter's written answers, graded by hand: {grade_id: points}."""
+    return dict(notebooks.written(notebooks.source_notebook(CHAPTER)))
+
+
 def test_grading_summary_page(browser, graded):
     out, grades = graded
     points = _points()
@@ -635,11 +640,12 @@ def test_grading_summary_page(browser, graded):
                 f"{gid}: index.html shows {shown}, grades.csv says full {full}, zero {zero}, not gradable {ungradable}")
             assert row.locator(".bar span").count() == sum(v > 0 for v in shown.values()), f"{gid}: the bar's parts"
         merge = page.locator(f"#exercises tr[data-exercise='{CHAPTER}/test_merge'] td[data-outcome]")
-        assert [int(t) for t in merge.all_inner_texts()] == [1, 0, 1, 0, 0, 1], "alice full, bob 0, carol not gradable"
+        assert [int(t) for t in merge.all_inner_texts()] == [1, 0, 1, 0, 0, 0, 1], "alice full, bob 0, carol not gradable"
 
-        total = sum(points.values())
-        expected = {"alice": ("graded", f"{total:g} / {total:g}"),
-                    "bob": ("graded", f"{total - points['test_merge']:g} / {total:g}"),
+        total, most = sum(points.values()), sum(points.values()) + sum(_written().values())
+        # the written answer waits for a hand-given score; a file that is not a notebook has none
+        expected = {"alice": ("needs manual grade", f"{total:g} / {most:g}"),
+                    "bob": ("needs manual grade", f"{total - points['test_merge']:g} / {most:g}"),
                     "carol": ("not gradable", f"0 / {total:g}")}
         for learner, (status, score) in expected.items():
             row = page.locator(f"#learners tr[data-learner='{learner}']")
@@ -657,10 +663,12 @@ def test_grading_summary_page(browser, graded):
 def test_formgrader_lists_the_chapter_with_its_exercises_and_points(browser, graded, tmp_path):
     out, grades = graded
     points = _points()
-    total = sum(points.values())
+    total = sum(points.values()) + sum(_written().values())
     per_learner = {}
     for (s, c, g), r in grades.items():
-        per_learner[s] = per_learner.get(s, 0.0) + float(r["points"])
+        if r["status"] != "not_gradable":  # carol's file is no notebook: missing in the gradebook, not 0
+            per_learner[s] = per_learner.get(s, 0.0) + float(r["points"])
+    assert set(per_learner) == {"alice", "bob"}
     lab = Lab(tmp_path, OUT=out)
     try:
         assert f"{lab.url}/formgrader?token={lab.token}" in lab.log.read_text(), "make lab OUT=... prints the formgrader's URL"
@@ -685,8 +693,10 @@ def test_formgrader_lists_the_chapter_with_its_exercises_and_points(browser, gra
                 row.first.wait_for(timeout=60_000)
                 text = row.inner_text()
                 assert f"{per_learner[learner]:g} / {total:g}" in text, f"{learner}'s submission: {text!r}"
-                assert "needs manual grading" not in text, (
-                    f"{learner}'s autograded submission is flagged for manual grading: {text!r}")
+                assert "needs manual grading" in text, (
+                    f"{learner}'s written answer waits for a hand-given score, but is not flagged: {text!r}")
+            carol = page.locator("table tbody tr", has_text="carol")
+            assert carol.count() == 0 or "/" not in carol.inner_text(), f"carol has a score: {carol.inner_text()!r}"
 
             # the exercises and their points, as nbgrader's Create Assignment panel shows them
             lab.open(page, f"source/{CHAPTER}/{CHAPTER}.ipynb", "formgrader")
@@ -697,7 +707,7 @@ def test_formgrader_lists_the_chapter_with_its_exercises_and_points(browser, gra
                 .map(w => [w.querySelector('.nbgrader-CellId input').value,
                            Number(w.querySelector('.nbgrader-CellPoints input').value)]))""")
             assert shown == points, f"the formgrader's {CHAPTER} shows exercises {shown}, the source has {points}"
-            assert float(page.locator(".nbgrader-TotalPointsInput").input_value()) == total
+            assert float(page.locator(".nbgrader-TotalPointsInput").input_value()) == total, "tests and written answer"
         assert lab.stop() == [], f"JupyterLab left processes running after SIGTERM: {lab.stopped}"
     finally:
         lab.stop()
@@ -728,3 +738,65 @@ def test_grading_pages_fit_a_desktop_and_a_phone(browser, graded, tmp_path):
             where = f"{path.name} at {viewport['width']} px"
             assert o["scroll"] <= o["width"], f"{where} scrolls sideways:\n  " + "\n  ".join(o["culprits"])
             assert not inside, f"{where}: these boxes need a sideways scroll: {inside}"
+
+
+def test_formgrader_opens_an_autograded_notebook_and_grades_the_written_answer_by_hand(browser, graded, tmp_path):
+    """Manual Grading: bob's autograded notebook opens with the grader's reason in test_merge's
+    output; a score given by hand to the written answer changes his total, survives a regrade,
+    and counts in grades.csv and export.csv. (Runs last: it leaves a hand-given score in OUT.)"""
+    import csv
+
+    out, grades = graded
+    points, written = _points(), _written()
+    (gid, most_written), = written.items()
+    most = sum(points.values()) + most_written
+    before = sum(float(r["points"]) for (s, c, g), r in grades.items() if s == "bob")
+    reason = grades[("bob", CHAPTER, "test_merge")]["reason"]
+    assert "got [1, 2, 3, 0, 0, 0]" in reason
+    shot = SHOTS / "formgrader-autograded-notebook.png"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    lab = Lab(tmp_path, OUT=out)
+    try:
+        with offline_context(browser, lab.url, viewport=DESKTOP) as ctx:
+            page = ctx.new_page()
+            page.goto(f"{lab.url}/formgrader/gradebook?token={lab.token}")  # "Manual Grading"
+            page.locator("table tbody tr a", has_text=CHAPTER).first.click()
+            page.locator("table tbody tr a", has_text=CHAPTER).first.click()  # the chapter's one notebook
+            bob = page.locator("table tbody tr", has=page.locator("a.name-shown", has_text="bob"))
+            bob.wait_for(timeout=60_000)
+            assert f"{before:g} / {most:g}" in bob.inner_text(), f"bob's row: {bob.inner_text()!r}"
+            bob.locator("a.name-hidden").click()  # names are hidden by default: "Submission #n"
+
+            score = page.locator(f"input.score#{gid}")
+            score.wait_for(timeout=60_000)
+            graded_cell = page.locator(".cell", has=page.locator("input.score#test_merge")).first
+            assert "got [1, 2, 3, 0, 0, 0]" in graded_cell.inner_text(), (
+                f"the failing reason is not in test_merge's cell: {graded_cell.inner_text()[:1500]!r}")
+            assert "verify(" in page.inner_text("body"), "the instructor's view shows the hidden block"
+            graded_cell.screenshot(path=str(shot))  # its score box, its visible checks and the reason below them
+
+            score.fill("1.5")
+            score.press("Tab")  # the formgrader saves on change
+            page.locator(".nbgrader_cell", has=score).locator(".score-saved").wait_for(state="visible", timeout=30_000)
+
+            page.go_back()
+            page.reload()
+            bob = page.locator("table tbody tr", has=page.locator("a.name-shown", has_text="bob"))
+            bob.wait_for(timeout=60_000)
+            assert f"{before + 1.5:g} / {most:g}" in bob.inner_text(), f"bob's total after 1.5 by hand: {bob.inner_text()!r}"
+
+            done = run_cli("grade", out.parent / "submissions", "--out", out, "--chapter", CHAPTER, timeout=600)
+            assert done.returncode == 0, done.stderr[-3000:]
+            page.reload()
+            bob = page.locator("table tbody tr", has=page.locator("a.name-shown", has_text="bob"))
+            bob.wait_for(timeout=60_000)
+            assert f"{before + 1.5:g} / {most:g}" in bob.inner_text(), f"a regrade lost the hand-given score: {bob.inner_text()!r}"
+        assert lab.stop() == [], f"JupyterLab left processes running after SIGTERM: {lab.stopped}"
+    finally:
+        lab.stop()
+    again = read_grades(out)
+    assert (again[("bob", CHAPTER, gid)]["points"], again[("bob", CHAPTER, gid)]["status"]) == ("1.5", "graded")
+    with (out / "export.csv").open() as f:
+        export = {r["SIS Login ID"]: r for r in csv.DictReader(f)}
+    assert float(export["bob"][CHAPTER]) == before + 1.5 and export["carol"][CHAPTER] == ""
+    assert shot.stat().st_size > 10_000
