@@ -93,7 +93,7 @@ def _write_outputs(rows, releases, collected, out: Path, db: str):
         report.write_report(graded, out / "report.png")
         report.write_gradebook(graded, releases, db, lms_ids=collected.lms_ids)
         rows = nbgrader_dirs.with_manual_scores(rows, releases, db)
-        nbgrader_dirs.write_course(out, rows, releases, collected.found, collected.timestamps)
+        nbgrader_dirs.write_course(out, rows, releases, collected.found, collected.timestamps, db)
     report.write_csv(rows, out / "grades.csv")
     for (student, slug) in dict.fromkeys((r.student_id, r.chapter) for r in rows if r.chapter in releases):
         report.write_feedback([r for r in rows if (r.student_id, r.chapter) == (student, slug)],
@@ -144,7 +144,7 @@ def cmd_lab(args) -> int:
 def cmd_bench_grade(args) -> int:
     from autograder.bench import bench_grade
 
-    bench_grade(learners=args.learners, workers=args.workers)
+    bench_grade(learners=args.learners, workers=args.workers, ray=not args.no_ray)
     return 0
 
 
@@ -194,6 +194,7 @@ def main(argv=None) -> int:
     bg = sub.add_parser("bench-grade", help="grade a generated class against stock nbgrader; record bench/grading.json")
     bg.add_argument("--learners", type=int, default=40)
     bg.add_argument("--workers", type=int, default=2)
+    bg.add_argument("--no-ray", action="store_true", help="skip the measurement through --ray on a two-node local cluster")
     bg.set_defaults(fn=cmd_bench_grade)
     args = p.parse_args(argv)
     try:

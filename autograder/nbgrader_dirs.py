@@ -117,12 +117,14 @@ def forget(out: Path, student: str, slug: str) -> None:
 
 
 def write_course(out: Path, rows: list[Row], releases: dict[str, Release], found: list,
-                 timestamps: dict | None = None) -> int:
-    """submitted/ and autograded/ for every graded submission in `found`; returns how many."""
+                 timestamps: dict | None = None, db_url: str | None = None) -> int:
+    """submitted/ and autograded/ for every graded submission in `found`; returns how many. The
+    gradebook's submission gets the submitted timestamp: the formgrader counts a submission as
+    autograded only when the two agree."""
     by_key = defaultdict(list)
     for r in rows:
         by_key[(r.student_id, r.chapter)].append(r)
-    written = 0
+    written, stamps = 0, {}
     for student, slug, path in found:
         mine = by_key.get((student, slug), [])
         if slug not in releases or not mine:
@@ -132,7 +134,19 @@ def write_course(out: Path, rows: list[Row], releases: dict[str, Release], found
             continue
         write_submitted(out, student, slug, path, (timestamps or {}).get((student, slug)))
         write_autograded(out, student, slug, path, mine, releases[slug])
+        stamps[(student, slug)] = (_folder(out, "submitted", student, slug) / "timestamp.txt").read_text().strip()
         written += 1
+    if db_url and stamps:
+        from nbgrader.api import Gradebook, MissingEntry
+        from nbgrader.utils import parse_utc
+
+        with Gradebook(db_url) as gb:
+            for (student, slug), text in stamps.items():
+                try:
+                    gb.find_submission(slug, student).timestamp = parse_utc(text)
+                except (MissingEntry, ValueError):
+                    continue
+            gb.db.commit()
     return written
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import chapters, sandbox
+from autograder import chapters, notebooks, sandbox
 from conftest import read_grades, run_cli, solved, write
 from hostile.cases import ALL, CASES
 
@@ -62,6 +62,14 @@ def _kernel_cgroups() -> list[Path]:
 def test_hostile_case_gets_what_it_is_owed(batch, points, name):
     case, grades = CASES[name], batch["grades"]
     rows = {gid: row for (student, _, gid), row in grades.items() if student == name}
+    # the written answer is graded by hand: a row waiting for it whenever the submission was graded at all
+    written = dict(notebooks.written(notebooks.source_notebook(SLUG)))
+    graded_at_all = any(r["status"] != "not_gradable" for gid, r in rows.items() if gid not in written)
+    for gid in written:
+        row = rows.pop(gid, None)
+        assert (row is not None) == graded_at_all, f"{name}: written answer row {row}"
+        if row is not None:
+            assert (float(row["points"]), row["status"]) == (0.0, "needs_manual_grade"), f"{name}/{gid}: {row}"
     expected_ids = set(case.expect) if "-" in case.expect else set(ALL)
     assert set(rows) == expected_ids, f"{name}: graded cells {sorted(rows)}"
     for gid, row in rows.items():
