@@ -96,9 +96,11 @@ def _class(root: Path, learners: int) -> dict[str, str]:
     return kinds
 
 
-def bench_grade(learners: int = 40, workers: int = 2, cell_timeout: int = 20) -> dict:
-    """Grade one generated class with this grader (`workers` processes) and with stock
-    `nbgrader autograde` (sequential), on this machine, in one run; record bench/grading.json."""
+def bench_grade(learners: int = 40, workers: int = 2, cell_timeout: int = 20, ray: bool = True) -> dict:
+    """Grade one generated class with this grader (`workers` processes), with stock
+    `nbgrader autograde` (sequential) and, if `ray`, through `--ray` on a two-node Ray cluster on
+    this machine (one CPU per node, the same parallelism as `--workers 2`), in one run; record
+    bench/grading.json."""
     import os
     import platform
     import shutil
@@ -125,6 +127,8 @@ def bench_grade(learners: int = 40, workers: int = 2, cell_timeout: int = 20) ->
     runs = [json.loads(line) for line in (tmp / "out" / "runs.jsonl").read_text().splitlines()]
     overhead = [r["seconds"] - r.get("cells_seconds", 0) for r in runs]
 
+    ray_record = _bench_ray(subs, tmp / "ray-out", cell_timeout, env, ours) if ray else {"ray": "not measured"}
+
     course = tmp / "course"
     nbformat.write(notebooks.source_notebook(slug), _mkparent(course / "source" / slug / f"{slug}.ipynb"))
     stock = [sys.executable, "-m", "nbgrader"]
@@ -149,12 +153,41 @@ def bench_grade(learners: int = 40, workers: int = 2, cell_timeout: int = 20) ->
         "stock_nbgrader_seconds": round(theirs, 1), "stock_seconds_per_submission": round(theirs / learners, 2),
         "throughput_vs_stock": round(theirs / ours, 2),
         "overhead_seconds_per_submission": {"mean": round(sum(overhead) / len(overhead), 2), "max": round(max(overhead), 2)},
+        **ray_record,
     }
     path = chapters.ROOT / "bench" / "grading.json"
     _mkparent(path).write_text(json.dumps(record, indent=1) + "\n")
     print(json.dumps(record, indent=1))
     shutil.rmtree(tmp, ignore_errors=True)
     return record
+
+
+def _bench_ray(subs: Path, out: Path, cell_timeout: int, env: dict, local_seconds: float) -> dict:
+    """The same class through `--ray` on raygrade.LoopbackCluster (two nodes of one CPU each, in a
+    loopback-only network namespace; needs root). The cluster's start is timed apart: a cluster
+    is started once per term, not once per batch."""
+    import os
+    import subprocess
+    import sys
+
+    from autograder.raygrade import LoopbackCluster
+
+    if os.geteuid() != 0:
+        return {"ray": "not measured: a loopback-only Ray cluster needs root"}
+    started = time.time()
+    with LoopbackCluster() as cluster:
+        up = time.time() - started
+        started = time.time()
+        subprocess.run(cluster.cmd(sys.executable, "-m", "autograder", "grade", str(subs), "--out", str(out),
+                                   "--ray", cluster.address, "--cell-timeout", str(cell_timeout)),
+                       check=True, env={**env, **cluster.env}, capture_output=True, cwd=chapters.ROOT)
+        seconds = time.time() - started
+    nodes = {json.loads(line)["node"] for line in (out / "runs.jsonl").read_text().splitlines()}
+    return {"ray": "two Ray nodes of 1 CPU each on this machine (loopback only), the same class",
+            "ray_nodes_used": len(nodes), "ray_cluster_start_seconds": round(up, 1), "ray_seconds": round(seconds, 1),
+            "ray_seconds_per_submission": round(seconds / len(list(subs.glob("*/*.ipynb"))), 2),
+            "ray_throughput_vs_workers": round(local_seconds / seconds, 2),
+            "ray_overhead_percent": round(100 * (seconds / local_seconds - 1), 1)}
 
 
 def _mkparent(path):
