@@ -2,9 +2,12 @@
 
 One place for the recorders every chapter's runs use (they run in the learner's kernel, so they
 live outside autograder/reference/): `TritonLaunches` counts Triton kernel launches, `OpRecorder`
-measures the torch ops run outside them, `HostPeak` the Python and NumPy memory. Their readings
+measures the torch ops run outside them, `HostPeak` the Python and NumPy memory, `count_lines` the
+work done in Python (lines run in the learner's own functions; work inside C builtins is not
+counted, so cost rules name the builtins they refuse). Their readings
 are outputs like any other: the grader judges them in its own process.
 """
+import sys
 import tracemalloc
 import weakref
 
@@ -164,3 +167,34 @@ class HostPeak:
         self.peak = max(0, tracemalloc.get_traced_memory()[1] - self.base)
         if not self.was_tracing:
             tracemalloc.stop()
+
+
+class WorkExceeded(Exception):
+    """Raised inside the learner's code once it has run its budget of lines."""
+
+
+def count_lines(fn, args, budget: int):
+    """(result, lines): fn(*args), counting the lines Python runs in functions of fn's module
+    (the learner's notebook), and stopping it once `budget` is passed."""
+    home = getattr(fn, "__globals__", None)
+    lines = [0]
+
+    def local(frame, event, arg):
+        if event == "line":
+            lines[0] += 1
+            if lines[0] > budget:
+                raise WorkExceeded()
+        return local
+
+    def on_call(frame, event, arg):
+        return local if home is None or frame.f_globals is home else None
+
+    previous = sys.gettrace()
+    sys.settrace(on_call)
+    try:
+        result = fn(*args)
+    except WorkExceeded:
+        result = None
+    finally:
+        sys.settrace(previous)
+    return result, lines[0]

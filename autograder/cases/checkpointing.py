@@ -9,7 +9,6 @@ Python lines (`_count_lines`), which is why these exercises refuse NumPy: bytes 
 arrays and work done inside NumPy calls are invisible to both measures.
 """
 import math
-import sys
 
 import numpy as np
 import torch
@@ -19,6 +18,7 @@ import torch.utils.checkpoint
 
 from autograder.device import DEVICE
 from autograder.exercise import Case, Task, to_numpy
+from autograder.watch import count_lines as _count_lines
 
 
 class _Held:
@@ -309,37 +309,6 @@ def work_budget(n: int) -> int:
     a plain double loop needs (about 1.5 n^2), far below what a cubic or exponential one runs at
     n = 500."""
     return 10 * n * n + 10_000
-
-
-class _WorkExceeded(Exception):
-    pass
-
-
-def _count_lines(fn, args, budget: int):
-    """(result, lines): fn(*args), counting the lines Python runs in functions of fn's module
-    (the learner's notebook), and stopping it once `budget` is passed."""
-    home = getattr(fn, "__globals__", None)
-    lines = [0]
-
-    def local(frame, event, arg):
-        if event == "line":
-            lines[0] += 1
-            if lines[0] > budget:
-                raise _WorkExceeded()
-        return local
-
-    def on_call(frame, event, arg):
-        return local if home is None or frame.f_globals is home else None
-
-    previous = sys.gettrace()
-    sys.settrace(on_call)
-    try:
-        result = fn(*args)
-    except _WorkExceeded:
-        result = None
-    finally:
-        sys.settrace(previous)
-    return result, lines[0]
 
 
 def _run_plan(fn, case: Case):

@@ -419,8 +419,8 @@ def _check_host(got, whole: int, what: str) -> None:
     limit = whole // 4
     if int(got.get("host_peak_bytes", limit + 1)) > limit:
         raise AssertionError(
-            f"{what} allocates {int(got.get('host_peak_bytes', -1))} bytes outside torch (NumPy arrays or Python "
-            f"objects) while it runs; the whole matrix it must not form takes {whole}, and the limit is {limit}. "
+            f"{what} allocates more than {limit} bytes outside torch (NumPy arrays or Python objects) while it "
+            f"runs, a quarter of the {whole} bytes of the whole matrix it must not form. "
             "Stay in torch and work one block at a time: memory spent in NumPy is measured too"
         )
 
