@@ -1,0 +1,309 @@
+"""Chapter 08's cases: what the learner's Kimi-VL pieces are run on, and how (the learner's kernel).
+
+Besides the case generators and runs, this module holds `MatmulWatch`, a TorchDispatchMode that
+counts the matrix-multiply FLOPs and names the matrix-multiply ops run outside Triton launches
+(the MoE cost rule and the grouped GEMM's "no torch matmul" rule), and the FLOP budget of the
+dispatch rule.
+"""
+import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: F401  (the learner's cells use it)
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from autograder.device import CUDA, DEVICE
+import triton  # noqa: F401,E402  (after autograder.device, always)
+
+from autograder.exercise import Case, Task, to_numpy
+from autograder.watch import TritonLaunches, tensors
+
+# ---------------------------------------------------------------- watching matrix products
+
+MATMUL_OPS = {"mm", "bmm", "addmm", "baddbmm", "addbmm", "matmul", "mv", "dot", "vdot", "einsum", "linear",
+              "addmv", "addr", "outer", "tensordot", "_grouped_mm", "_scaled_mm", "inner", "chain_matmul"}
+
+
+def _flops(name: str, args) -> int:
+    """Multiply-add FLOPs (2 per multiply-add) of one aten matrix op, from its operands' shapes."""
+    ts = [t for t in args if isinstance(t, torch.Tensor)]
+    if name in ("mm", "bmm", "addmm", "baddbmm", "addbmm"):
+        a, b = ts[-2], ts[-1]
+        return 2 * a.numel() * b.shape[-1]
+    if name in ("mv", "addmv"):
+        return 2 * ts[-2].numel()
+    if name in ("dot", "vdot"):
+        return 2 * ts[0].numel()
+    return 2 * max((t.numel() for t in ts), default=0)  # anything else: at least its largest operand
+
+
+class MatmulWatch(TorchDispatchMode):
+    """Records, outside Triton launches: `flops`, the FLOPs of matrix-multiply ops (aten level:
+    F.linear and @ arrive as mm / addmm / bmm), `ops`, their names, and `launches`."""
+
+    def __init__(self):
+        super().__init__()
+        self.flops, self.ops = 0, set()
+        self._triton = TritonLaunches()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if not self._triton.running:
+            name = func.overloadpacket.__name__
+            if name.lstrip("_") in {m.lstrip("_") for m in MATMUL_OPS}:
+                self.ops.add(name)
+                self.flops += _flops(name, list(tensors(args)))
+        return out
+
+    @property
+    def launches(self) -> int:
+        return self._triton.count
+
+    def __enter__(self):
+        self._triton.__enter__()
+        mode = super().__enter__()
+        torch.zeros(0)  # the first op under a dispatch mode imports torch._dynamo: not the learner's
+        return mode
+
+    def __exit__(self, *exc):
+        self._triton.__exit__(*exc)
+        return super().__exit__(*exc)
+
+
+def moe_flop_budget(t: int, d: int, f: int, e: int, top_k: int) -> int:
+    """1.5 x (router 2 T D E + routed experts 6 T k D F): what a sort-dispatched MoE needs, with room."""
+    return int(1.5 * (2 * t * d * e + 6 * t * top_k * d * f))
+
+
+COST_CASE = "the matmul FLOPs of one call stay under 1.5 x (2TDE + 6TkDF)"  # the case whose check reads them
+
+# ---------------------------------------------------------------- helpers
+
+
+def _raised(call) -> np.ndarray:
+    try:
+        result = call()
+    except Exception as e:
+        return np.array(type(e).__name__)
+    return np.array(f"returned {type(result).__name__}")
+
+
+def _dtype(t) -> np.ndarray:
+    return np.array(str(getattr(t, "dtype", type(t).__name__)).replace("torch.", ""))
+
+
+def _grid(rows) -> np.ndarray:
+    return np.array(rows, dtype=np.int64).reshape(-1, 2)
+
+
+def _changed(before, after) -> np.ndarray:
+    return np.array(not all(torch.equal(a, b) for a, b in zip(before, after)))
+
+
+# ---------------------------------------------------------------- exercise 1: patch merger
+
+
+def _merger_cases(rng) -> list[Case]:
+    def x(grid, d, dtype=np.float32):
+        n = int(np.prod(grid, axis=1).sum()) if len(grid) else 0
+        return rng.standard_normal((n, d)).astype(dtype)
+
+    g1, g2, g3 = _grid([[4, 6], [2, 2], [6, 4]]), _grid([[4, 6], [8, 3]]), _grid([[3, 5], [2, 4]])
+    return [
+        Case("one square image, 2 x 2", (x(_grid([[4, 4]]), 3), _grid([[4, 4]]), (2, 2))),
+        Case("three packed images of different shapes, 2 x 2", (x(g1, 5), g1, (2, 2))),
+        Case("non-square kernel (2, 3)", (x(_grid([[4, 6]]), 2), _grid([[4, 6]]), (2, 3))),
+        Case("non-square kernel (2, 1) on two images", (x(g2, 3), g2, (2, 1))),
+        Case("kernel (1, 1) keeps every patch", (x(g3, 4), g3, (1, 1))),
+        Case("random packed images, 2 x 2 (float64)",
+             (x(g := _grid(rng.integers(1, 5, (3, 2)) * 2), 4, np.float64), g, (2, 2))),
+        Case("an empty grid (0, 2) with L = 0", (np.zeros((0, 6), np.float32), _grid([]), (2, 2))),
+        Case("h is not a multiple of kh (raise ValueError)", (x(_grid([[3, 4]]), 2), _grid([[3, 4]]), (2, 2))),
+        Case("w is not a multiple of kw (raise ValueError)", (x(_grid([[4, 4]]), 2), _grid([[4, 4]]), (2, 3))),
+        Case("sum of h * w differs from L (raise ValueError)", (x(_grid([[4, 4]]), 2)[:-2], _grid([[4, 4]]), (2, 2))),
+    ]
+
+
+def _run_merger(fn, case: Case):
+    x, grid, k = case.args
+    xt, gt = torch.from_numpy(x.copy()).to(DEVICE), torch.from_numpy(grid.copy())
+    before = [xt.clone(), gt.clone()]
+    if "raise" in case.kind:
+        return {"raised": _raised(lambda: fn(xt, gt, k)), "changed": _changed(before, [xt, gt])}
+    out = fn(xt, gt, k)
+    return {"out": to_numpy(out), "out_dtype": _dtype(out), "changed": _changed(before, [xt, gt])}
+
+
+# ---------------------------------------------------------------- exercise 2: 2-D RoPE
+
+SHIFT_CASE = "scores unchanged when both patches shift by the same (drow, dcol)"
+
+
+def _rope_cases(rng) -> list[Case]:
+    def qk(n, h, d, dtype=np.float32):
+        return tuple(rng.standard_normal((n, h, d)).astype(dtype) for _ in range(2))
+
+    g1, g2 = _grid([[3, 5], [2, 7]]), _grid([[4, 2], [1, 6], [2, 3]])
+    return [
+        Case("two packed images of different widths, head_dim 8", (g1, 8, 10000.0, qk(29, 2, 8))),
+        Case("three packed images, head_dim 16, theta 100", (g2, 16, 100.0, qk(20, 1, 16))),
+        Case("one image, head_dim 4", (_grid([[5, 3]]), 4, 10000.0, qk(15, 3, 4))),
+        Case("float64 q and k keep their dtype", (g1, 8, 10000.0, qk(29, 2, 8, np.float64))),
+        Case("bfloat16 q and k keep their dtype", (g1, 8, 10000.0, qk(29, 2, 8), "bfloat16")),
+        Case(SHIFT_CASE, (_grid([[6, 7]]), 8, 10000.0, None, (int(rng.integers(1, 3)), int(rng.integers(1, 4))))),
+        Case("an empty grid", (_grid([]), 8, 10000.0, qk(0, 2, 8))),
+        Case("head_dim 6 is not a multiple of 4 (raise ValueError)", (g1, 6, 10000.0, None)),
+        Case("head_dim 0 (raise ValueError)", (g1, 0, 10000.0, None)),
+    ]
+
+
+def _complex(t) -> np.ndarray:
+    """(L, P) complex -> (L, P, 2) float64 real and imaginary parts."""
+    return torch.view_as_real(t.detach().cpu().to(torch.complex128)).numpy()
+
+
+def _run_rope(fn, case: Case):
+    grid, head_dim, theta, q_k, *extra = case.args
+    apply = fn.__globals__.get("apply_rope_2d")
+    if apply is None:
+        raise NameError("apply_rope_2d is not defined beside rope_2d (write both in the same cell)")
+    gt = torch.from_numpy(grid.copy())
+    if "raise" in case.kind:
+        return {"raised": _raised(lambda: fn(gt, head_dim, theta)), "changed": _changed([gt], [torch.from_numpy(grid)])}
+    freqs = fn(gt, head_dim, theta)
+    out = {"freqs": _complex(freqs), "freqs_dtype": _dtype(freqs), "changed": _changed([gt], [torch.from_numpy(grid)])}
+    if case.kind == SHIFT_CASE:
+        dr, dc = extra[0]
+        h, w = int(grid[0, 0]), int(grid[0, 1])
+        gen = torch.Generator().manual_seed(0)
+        q = torch.randn(1, 1, head_dim, generator=gen, dtype=torch.float64).expand(h * w, 1, head_dim).contiguous()
+        k = torch.randn(1, 1, head_dim, generator=gen, dtype=torch.float64).expand(h * w, 1, head_dim).contiguous()
+        qr, kr = apply(q, k, freqs.to(DEVICE) if freqs.device != torch.device(DEVICE) else freqs)
+        s = (qr[:, 0].double().cpu() @ kr[:, 0].double().cpu().T).view(h, w, h, w)  # s[r, c, r', c']
+        a, b = s[:h - dr, :w - dc, :h - dr, :w - dc], s[dr:, dc:, dr:, dc:]
+        out["shift_gap"] = np.array(float((a - b).abs().max()))
+        return out
+    if q_k is not None:
+        q, k = (torch.from_numpy(a.copy()).to(DEVICE) for a in q_k)
+        if extra:
+            q, k = q.to(getattr(torch, extra[0])), k.to(getattr(torch, extra[0]))
+        before = [q.clone(), k.clone()]
+        qo, ko = apply(q, k, freqs.to(q.device))
+        out.update({"q": to_numpy(qo.float() if extra else qo), "k": to_numpy(ko.float() if extra else ko),
+                    "q_dtype": _dtype(qo), "k_dtype": _dtype(ko), "changed": np.array(bool(out["changed"]) or
+                                                                                      bool(_changed(before, [q, k])))})
+    return out
+
+
+# ---------------------------------------------------------------- exercise 3: MoE forward
+
+
+def _moe_args(rng, t, d, f, e, top_k, dtype=np.float32, shared=False, router_scale=1.0, **kw):
+    x = rng.standard_normal((t, d)).astype(dtype)
+    router = (rng.standard_normal((e, d)) * router_scale).astype(dtype)
+    ws = [(rng.standard_normal(s) / np.sqrt(s[-2])).astype(dtype) for s in ((e, d, f), (e, d, f), (e, f, d))]
+    sh = tuple((rng.standard_normal(s) / np.sqrt(s[0])).astype(dtype) for s in ((d, f), (d, f), (f, d))) if shared else None
+    return (x, router, *ws, top_k, kw.get("scoring", "softmax"), kw.get("norm_topk", True), kw.get("scale", 1.0), sh)
+
+
+def _moe_cases(rng) -> list[Case]:
+    starved = _moe_args(rng, 12, 8, 16, 4, 2)
+    x = np.abs(starved[0]) + 0.1  # every token: logits (-, 0, +, 0), so experts 2 then 1; expert 0 never
+    router = np.stack([-np.ones(8), np.zeros(8), np.ones(8), np.zeros(8)]).astype(np.float32)
+    starved = (x.astype(np.float32), router, *starved[2:])
+    return [
+        Case("softmax scores, norm_topk on", _moe_args(rng, 20, 8, 16, 6, 2)),
+        Case("softmax scores, norm_topk off", _moe_args(rng, 20, 8, 16, 6, 2, norm_topk=False)),
+        Case("sigmoid scores, norm_topk on, scale 2.5", _moe_args(rng, 24, 8, 12, 8, 3, scoring="sigmoid", scale=2.5)),
+        Case("sigmoid scores, norm_topk off", _moe_args(rng, 16, 8, 12, 5, 2, scoring="sigmoid", norm_topk=False)),
+        Case("a shared expert and scale 1.7", _moe_args(rng, 18, 8, 16, 6, 2, shared=True, scale=1.7)),
+        Case("expert 0 gets no token, expert 2 gets them all", starved),
+        Case("top_k = E", _moe_args(rng, 10, 8, 8, 4, 4, norm_topk=False)),
+        Case("exact ties: a zero router (ties go to the lower expert index)",
+             _moe_args(rng, 9, 8, 8, 6, 2, router_scale=0.0, norm_topk=False)),
+        Case("float64 inputs", _moe_args(rng, 15, 8, 16, 6, 2, dtype=np.float64, shared=True)),
+        Case("T = 0", _moe_args(rng, 0, 8, 16, 4, 2)),
+        Case(COST_CASE, _moe_args(rng, 32, 16, 32, 8, 2)),
+        Case("top_k = 0 (raise ValueError)", _moe_args(rng, 4, 8, 8, 4, 0)),
+        Case("top_k > E (raise ValueError)", _moe_args(rng, 4, 8, 8, 4, 5)),
+        Case("an unknown scoring (raise ValueError)", _moe_args(rng, 4, 8, 8, 4, 2, scoring="relu")),
+    ]
+
+
+def _run_moe(fn, case: Case):
+    x, router, wg, wu, wd, top_k, scoring, norm_topk, scale, shared = case.args
+    ts = [torch.from_numpy(a.copy()).to(DEVICE) for a in (x, router, wg, wu, wd)]
+    sh = tuple(torch.from_numpy(a.copy()).to(DEVICE) for a in shared) if shared is not None else None
+    inputs = ts + list(sh or ())
+    before = [t.clone() for t in inputs]
+
+    def call():
+        return fn(*ts, top_k, scoring=scoring, norm_topk=norm_topk, scale=scale, shared=sh)
+
+    if "raise" in case.kind:
+        return {"raised": _raised(call), "changed": _changed(before, inputs)}
+    with MatmulWatch() as watch:
+        out, counts = call()
+    return {"out": to_numpy(out), "out_dtype": _dtype(out), "counts": to_numpy(counts), "counts_dtype": _dtype(counts),
+            "flops": np.array(watch.flops), "changed": _changed(before, inputs)}
+
+
+# ---------------------------------------------------------------- exercise 4: grouped matmul
+
+
+def _grouped_args(rng, sizes, k, n, dtype=np.float32):
+    t = int(sum(sizes))
+    off = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    return (rng.standard_normal((t, k)).astype(dtype), off, rng.standard_normal((len(sizes), k, n)).astype(dtype))
+
+
+def _grouped_cases(rng) -> list[Case]:
+    cases = [
+        Case("K = 7 (under 16), segments not block multiples", _grouped_args(rng, [5, 11, 3], 7, 9)),
+        Case("K = 33, N = 20", _grouped_args(rng, [17, 4, 9, 2], 33, 20)),
+        Case("K = 50, an empty expert before a used one", _grouped_args(rng, [0, 13, 0, 21], 50, 12)),
+        Case("one expert holds every row", _grouped_args(rng, [40], 16, 16)),
+        Case("random segment sizes", _grouped_args(rng, [int(s) for s in rng.integers(0, 20, 5)], 24, 10)),
+        Case("T = 0 returns (0, N)", _grouped_args(rng, [0, 0, 0], 8, 5)),
+        Case("K = 0 gives zeros", _grouped_args(rng, [3, 2], 0, 4)),
+        Case("offsets do not start at 0 (raise ValueError)", (np.zeros((5, 4), np.float32), np.array([1, 3, 5]),
+                                                             np.zeros((2, 4, 3), np.float32))),
+        Case("offsets do not end at T (raise ValueError)", (np.zeros((5, 4), np.float32), np.array([0, 3, 4]),
+                                                           np.zeros((2, 4, 3), np.float32))),
+        Case("offsets decrease (raise ValueError)", (np.zeros((5, 4), np.float32), np.array([0, 4, 2, 5]),
+                                                    np.zeros((3, 4, 3), np.float32))),
+        Case("offsets have E + 2 entries (raise ValueError)", (np.zeros((5, 4), np.float32), np.array([0, 2, 3, 5]),
+                                                              np.zeros((2, 4, 3), np.float32))),
+        Case("w's K differs from x's (raise ValueError)", (np.zeros((5, 4), np.float32), np.array([0, 2, 5]),
+                                                          np.zeros((2, 3, 3), np.float32))),
+    ]
+    if CUDA:
+        cases.append(Case("T = 3000 over 8 experts, K = 96, N = 80", _grouped_args(
+            rng, [int(s) for s in rng.multinomial(3000, np.ones(8) / 8)], 96, 80)))
+    return cases
+
+
+def _run_grouped(fn, case: Case):
+    x, off, w = case.args
+    xt, ot, wt = (torch.from_numpy(a.copy()).to(DEVICE) for a in (x, off, w))
+    before = [xt.clone(), ot.clone(), wt.clone()]
+    if "raise" in case.kind:
+        return {"raised": _raised(lambda: fn(xt, ot, wt)), "changed": _changed(before, [xt, ot, wt])}
+    with MatmulWatch() as watch:
+        out = fn(xt, ot, wt)
+    return {"out": to_numpy(out), "out_dtype": _dtype(out), "launches": np.array(watch.launches),
+            "matmul_ops": np.array(sorted(watch.ops), dtype=str), "changed": _changed(before, [xt, ot, wt])}
+
+
+# ---------------------------------------------------------------- tasks
+
+NO_TORCH_MATMUL = ("the products must run inside your Triton kernel with tl.dot, one tile of an expert's rows at a "
+                   "time: no torch matrix product (matmul, @, mm, bmm, einsum, linear) may run in the call.")
+
+TASKS = {
+    "patch_merger": Task("patch_merger", _merger_cases, _run_merger),
+    "rope_2d": Task("rope_2d", _rope_cases, _run_rope),
+    "moe_forward": Task("moe_forward", _moe_cases, _run_moe),
+    "grouped_matmul": Task(
+        "grouped_matmul", _grouped_cases, _run_grouped,
+        forbidden=frozenset({"matmul", "bmm", "einsum", "baddbmm", "mm", "linear", "tensordot", "_grouped_mm"}),
+        why=NO_TORCH_MATMUL),
+}

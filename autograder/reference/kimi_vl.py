@@ -1,0 +1,601 @@
+"""Chapter 08: anatomy of a native-resolution MoE vision-language model (Kimi-VL), built small.
+
+Specs: the patch merger by explicit block indexing, MoonViT's 2-D RoPE from its definition in
+float64, a dense MoE (every expert on every token, float64) and per-expert matrix products. Fast:
+the merger by reshape/permute, a sort-dispatched MoE, and a Triton grouped GEMM (one program per
+(row tile of an expert's segment, expert, column tile)) that compiles for CUDA and runs in
+Triton's interpreter on a CPU. Also a tiny random-init Kimi-VL (patch embedding, interpolated
+learned positions, ViT blocks with 2-D RoPE and per-image attention from cu_seqlens, merger,
+projector, one MoE decoder block) for the page's end-to-end forward.
+"""
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from autograder.device import CUDA, DEVICE
+import triton  # noqa: E402  (after autograder.device, always)
+import triton.language as tl  # noqa: E402
+
+from autograder.cases.kimi_vl import (  # noqa: F401  (re-exported for the page)
+    COST_CASE, SHIFT_CASE, TASKS, MatmulWatch, moe_flop_budget)
+from autograder.exercise import Case, check_outputs, require
+from autograder.tolerance import compare, tolerance
+
+# ---------------------------------------------------------------- the published configuration
+
+# Kimi-VL-A3B's config.json (text_config, a DeepSeek-V3-style "Moonlight" decoder; vision_config,
+# MoonViT), as published with the model (Kimi Team, 2025, "Kimi-VL Technical Report").
+TEXT_CONFIG = dict(hidden_size=2048, num_hidden_layers=27, first_k_dense_replace=1, intermediate_size=11264,
+                   moe_intermediate_size=1408, n_routed_experts=64, num_experts_per_tok=6, n_shared_experts=2,
+                   scoring_func="sigmoid", norm_topk_prob=True, routed_scaling_factor=2.446, topk_method="noaux_tc",
+                   num_attention_heads=16, q_lora_rank=None, kv_lora_rank=512, qk_nope_head_dim=128,
+                   qk_rope_head_dim=64, v_head_dim=128, vocab_size=163840, tie_word_embeddings=False)
+VISION_CONFIG = dict(patch_size=14, hidden_size=1152, num_hidden_layers=27, num_attention_heads=16,
+                     intermediate_size=4304, merge_kernel_size=(2, 2), init_pos_emb_height=64, init_pos_emb_width=64)
+
+
+def parameter_count(tc: dict = TEXT_CONFIG) -> dict:
+    """Parameters of the language decoder by part (weights only; norms are negligible), and the
+    active count per token: the routed experts count top_k of n_routed_experts."""
+    d, L, h = tc["hidden_size"], tc["num_hidden_layers"], tc["num_attention_heads"]
+    attn = (d * h * (tc["qk_nope_head_dim"] + tc["qk_rope_head_dim"])  # q_proj (no q LoRA)
+            + d * (tc["kv_lora_rank"] + tc["qk_rope_head_dim"])  # kv_a_proj_with_mqa
+            + tc["kv_lora_rank"] * h * (tc["qk_nope_head_dim"] + tc["v_head_dim"])  # kv_b_proj
+            + h * tc["v_head_dim"] * d)  # o_proj
+    expert = 3 * d * tc["moe_intermediate_size"]  # gate, up, down (SwiGLU)
+    moe_layers = L - tc["first_k_dense_replace"]
+    parts = {"embedding": tc["vocab_size"] * d, "lm_head": tc["vocab_size"] * d, "attention": L * attn,
+             "dense MLP": tc["first_k_dense_replace"] * 3 * d * tc["intermediate_size"],
+             "router": moe_layers * tc["n_routed_experts"] * d,
+             "shared experts": moe_layers * tc["n_shared_experts"] * expert,
+             "routed experts": moe_layers * tc["n_routed_experts"] * expert}
+    active = dict(parts, **{"routed experts": moe_layers * tc["num_experts_per_tok"] * expert})
+    return {"total": parts, "active": active}
+
+
+# ---------------------------------------------------------------- exercise 1: patch merger
+
+
+def _check_grid(n: int, grid_hw, k) -> list[tuple[int, int]]:
+    kh, kw = k
+    if kh < 1 or kw < 1:
+        raise ValueError(f"merge kernel {k} must be positive")
+    rows = [(int(h), int(w)) for h, w in torch.as_tensor(grid_hw).reshape(-1, 2).tolist()]
+    for i, (h, w) in enumerate(rows):
+        if h % kh or w % kw:
+            raise ValueError(f"image {i}: grid {h} x {w} is not divisible by the kernel {kh} x {kw}")
+    if sum(h * w for h, w in rows) != n:
+        raise ValueError(f"the grids hold {sum(h * w for h, w in rows)} patches, x holds {n}")
+    return rows
+
+
+def patch_merger_spec(x: torch.Tensor, grid_hw, k=(2, 2)) -> torch.Tensor:
+    """The definition, one merged token at a time: block (i, j) of image g is its patches
+    (i kh + a, j kw + b), a, b row-major, concatenated along channels."""
+    kh, kw = k
+    rows = _check_grid(x.shape[0], grid_hw, k)
+    out, start = [], 0
+    for h, w in rows:
+        for i in range(h // kh):
+            for j in range(w // kw):
+                idx = [start + (i * kh + a) * w + j * kw + b for a in range(kh) for b in range(kw)]
+                out.append(torch.cat([x[p] for p in idx]))
+        start += h * w
+    return torch.stack(out) if out else x.new_zeros((0, kh * kw * x.shape[1]))
+
+
+def merge_patches(x: torch.Tensor, grid_hw, k=(2, 2)) -> torch.Tensor:
+    """The same by one reshape and permute per image: (h w, D) -> (h/kh, kh, w/kw, kw, D) ->
+    (h/kh, w/kw, kh, kw, D) -> (h w / (kh kw), kh kw D)."""
+    kh, kw = k
+    rows = _check_grid(x.shape[0], grid_hw, k)
+    d, parts, start = x.shape[1], [], 0
+    for h, w in rows:
+        img = x[start:start + h * w].view(h // kh, kh, w // kw, kw, d).permute(0, 2, 1, 3, 4)
+        parts.append(img.reshape(-1, kh * kw * d))
+        start += h * w
+    return torch.cat(parts) if parts else x.new_zeros((0, kh * kw * d))
+
+
+# ---------------------------------------------------------------- exercise 2: 2-D RoPE
+
+
+def rope_2d_spec(grid_hw, head_dim: int, theta: float = 10000.0) -> torch.Tensor:
+    """complex64 (L, head_dim / 2): for patch (r, c) of its image, entry 2j = cis(c theta^(-4j/head_dim)),
+    entry 2j + 1 = cis(r theta^(-4j/head_dim)), j < head_dim / 4; angles in float64."""
+    if head_dim <= 0 or head_dim % 4:
+        raise ValueError(f"head_dim must be a positive multiple of 4, got {head_dim}")
+    freq = theta ** (-4.0 * torch.arange(head_dim // 4, dtype=torch.float64) / head_dim)  # (head_dim/4,)
+    out = []
+    for h, w in torch.as_tensor(grid_hw).reshape(-1, 2).tolist():
+        r, c = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij")
+        ang = torch.stack([c.reshape(-1, 1) * freq, r.reshape(-1, 1) * freq], dim=-1)  # (h w, head_dim/4, 2)
+        out.append(torch.polar(torch.ones_like(ang), ang).reshape(h * w, head_dim // 2))
+    return torch.cat(out).to(torch.complex64) if out else torch.zeros(0, head_dim // 2, dtype=torch.complex64)
+
+
+def apply_rope_spec(q: torch.Tensor, k: torch.Tensor, freqs: torch.Tensor):
+    """Pairs (2p, 2p+1) as complex numbers times freqs[:, p], in fp32 (fp64 for fp64), in the input dtype."""
+    def rot(x):
+        work = torch.float64 if x.dtype == torch.float64 else torch.float32
+        z = torch.view_as_complex(x.to(work).reshape(*x.shape[:-1], x.shape[-1] // 2, 2).contiguous())  # (L, H, head_dim/2)
+        f = freqs.to(z.dtype)[:, None, :]  # (L, 1, head_dim/2)
+        return torch.view_as_real(z * f).reshape(x.shape).to(x.dtype)
+    return rot(q), rot(k)
+
+
+# ---------------------------------------------------------------- exercise 3: MoE
+
+
+def _route(x, router_w, top_k: int, scoring: str, norm_topk: bool, scale: float):
+    """(experts (T, k) int64, weights (T, k) fp32): fp32 logits, scores, stable top-k (ties to the
+    lower index), optional renormalisation, times scale."""
+    e = router_w.shape[0]
+    if not 1 <= top_k <= e:
+        raise ValueError(f"top_k must be in [1, {e}], got {top_k}")
+    if scoring not in ("softmax", "sigmoid"):
+        raise ValueError(f"scoring must be 'softmax' or 'sigmoid', got {scoring!r}")
+    logits = x.float() @ router_w.float().T  # (T, E)
+    scores = logits.softmax(-1) if scoring == "softmax" else logits.sigmoid()
+    order = torch.sort(scores, dim=-1, descending=True, stable=True).indices[:, :top_k]  # (T, k)
+    weights = scores.gather(1, order)
+    if norm_topk:
+        weights = weights / weights.sum(-1, keepdim=True)
+    return order, weights * scale
+
+
+def _swiglu(x, wg, wu, wd):
+    return (F.silu(x @ wg) * (x @ wu)) @ wd
+
+
+def moe_dense_spec(x, router_w, w_gate, w_up, w_down, top_k, scoring="softmax", norm_topk=True, scale=1.0, shared=None):
+    """Every expert on every token in float64, then the routing weights mask and combine."""
+    experts, weights = _route(x, router_w, top_k, scoring, norm_topk, scale)
+    t, e = x.shape[0], router_w.shape[0]
+    gate = torch.zeros(t, e, dtype=torch.float64).scatter_(1, experts, weights.double())  # (T, E), k nonzeros per row
+    xd = x.double()
+    every = torch.stack([_swiglu(xd, w_gate[i].double(), w_up[i].double(), w_down[i].double()) for i in range(e)], 1)
+    out = (gate[:, :, None] * every).sum(1)  # (T, D)
+    if shared is not None:
+        out = out + _swiglu(xd, *(w.double() for w in shared))
+    return out.to(x.dtype), torch.bincount(experts.flatten(), minlength=e)
+
+
+def moe_dispatch(x, router_w, w_gate, w_up, w_down, top_k, scoring="softmax", norm_topk=True, scale=1.0, shared=None,
+                 grouped=None):
+    """Sort-dispatched MoE: the T k (token, expert) pairs sorted by expert, each expert's rows
+    multiplied once (by `grouped(x_sorted, offsets, w)` when given, else one matmul per expert),
+    then weighted and summed back with index_add."""
+    experts, weights = _route(x, router_w, top_k, scoring, norm_topk, scale)
+    t, e = x.shape[0], router_w.shape[0]
+    order = torch.argsort(experts.flatten(), stable=True)  # (T k,) pairs grouped by expert
+    token = order // top_k
+    counts = torch.bincount(experts.flatten(), minlength=e)
+    offsets = F.pad(counts.cumsum(0), (1, 0))
+    xs = x[token]  # (T k, D)
+
+    def mm(a, w):
+        if grouped is not None:
+            return grouped(a, offsets, w)
+        out = a.new_empty(a.shape[0], w.shape[-1])
+        for i, (lo, hi) in enumerate(zip(offsets[:-1].tolist(), offsets[1:].tolist())):
+            out[lo:hi] = a[lo:hi] @ w[i]
+        return out
+
+    y = mm(F.silu(mm(xs, w_gate)) * mm(xs, w_up), w_down)  # (T k, D)
+    out = torch.zeros_like(x).index_add_(0, token, (y * weights.flatten()[order, None]).to(x.dtype))
+    if shared is not None:
+        out = out + _swiglu(x, *shared)
+    return out, counts
+
+
+# ---------------------------------------------------------------- exercise 4: grouped GEMM (Triton)
+
+
+@triton.jit
+def grouped_mm_kernel(
+    X, OFF, W, O,  # x_sorted (T, K), offsets (E + 1,), w (E, K, N), out (T, N)
+    N, K,  # output columns, reduction length
+    stride_xt, stride_xk,  # x's strides, in elements
+    stride_we, stride_wk, stride_wn,  # w's strides
+    stride_ot, stride_on,  # out's strides
+    BLOCK_M: tl.constexpr,  # rows of an expert's segment per program
+    BLOCK_N: tl.constexpr,  # output columns per program
+    BLOCK_K: tl.constexpr,  # reduction step
+    PRECISION: tl.constexpr,  # tl.dot's input precision: "ieee" for fp32
+):
+    pid_m = tl.program_id(0)  # which row tile of the segment
+    e = tl.program_id(1)  # which expert
+    pid_n = tl.program_id(2)  # which column tile
+    start = tl.load(OFF + e)
+    rows = tl.load(OFF + e + 1) - start  # this expert's row count
+    if pid_m * BLOCK_M < rows:  # tiles past the segment's end have nothing to do
+        offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+        offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+        offs_k = tl.arange(0, BLOCK_K)
+        acc = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
+        for k0 in range(0, K, BLOCK_K):
+            kk = k0 + offs_k
+            a = tl.load(X + (start + offs_m)[:, None] * stride_xt + kk[None, :] * stride_xk,
+                        mask=(offs_m[:, None] < rows) & (kk[None, :] < K), other=0.0)  # (BLOCK_M, BLOCK_K)
+            b = tl.load(W + e * stride_we + kk[:, None] * stride_wk + offs_n[None, :] * stride_wn,
+                        mask=(kk[:, None] < K) & (offs_n[None, :] < N), other=0.0)  # (BLOCK_K, BLOCK_N)
+            acc += tl.dot(a, b, input_precision=PRECISION)
+        tl.store(O + (start + offs_m)[:, None] * stride_ot + offs_n[None, :] * stride_on, acc.to(O.dtype.element_ty),
+                 mask=(offs_m[:, None] < rows) & (offs_n[None, :] < N))
+
+
+def _check_grouped(x, offsets, w) -> list[int]:
+    if x.dim() != 2 or w.dim() != 3:
+        raise ValueError(f"x_sorted must be (T, K) and w (E, K, N), got {tuple(x.shape)} and {tuple(w.shape)}")
+    if w.shape[1] != x.shape[1]:
+        raise ValueError(f"w's K = {w.shape[1]} differs from x_sorted's K = {x.shape[1]}")
+    off = torch.as_tensor(offsets).reshape(-1).tolist()
+    if len(off) != w.shape[0] + 1 or off[0] != 0 or off[-1] != x.shape[0] or any(b < a for a, b in zip(off, off[1:])):
+        raise ValueError(f"expert_offsets must be E + 1 = {w.shape[0] + 1} non-decreasing integers from 0 to T = "
+                         f"{x.shape[0]}")
+    return off
+
+
+def grouped_matmul_spec(x, offsets, w) -> torch.Tensor:
+    """One matmul per expert on its rows, in float64, cast to x's dtype."""
+    off = _check_grouped(x, offsets, w)
+    out = torch.zeros(x.shape[0], w.shape[2], dtype=torch.float64)
+    for i, (lo, hi) in enumerate(zip(off[:-1], off[1:])):
+        out[lo:hi] = x[lo:hi].double().cpu() @ w[i].double().cpu()
+    return out.to(x.dtype)
+
+
+def _gmm_blocks(dtype) -> dict:
+    if not CUDA:
+        return dict(BLOCK_M=32, BLOCK_N=32, BLOCK_K=32)  # big blocks in the interpreter
+    return dict(BLOCK_M=64, BLOCK_N=64, BLOCK_K=32, num_warps=4, num_stages=3)
+
+
+def grouped_matmul_triton(x, offsets, w) -> torch.Tensor:
+    """(T, N): rows off[e]..off[e+1] of x times w[e], accumulated in fp32, in x's dtype."""
+    off = _check_grouped(x, offsets, w)
+    t, k = x.shape
+    n = w.shape[2]
+    out = torch.zeros((t, n), dtype=x.dtype, device=x.device)
+    if t == 0 or k == 0 or n == 0:
+        return out
+    cfg = _gmm_blocks(x.dtype)
+    longest = max(b - a for a, b in zip(off[:-1], off[1:]))
+    offs = torch.as_tensor(off, dtype=torch.int64, device=x.device)
+    grid = (triton.cdiv(longest, cfg["BLOCK_M"]), w.shape[0], triton.cdiv(n, cfg["BLOCK_N"]))
+    grouped_mm_kernel[grid](x, offs, w, out, n, k, *x.stride(), *w.stride(), *out.stride(),
+                            PRECISION="ieee" if x.dtype == torch.float32 else "tf32", **cfg)
+    return out
+
+
+def per_expert_loop(x, offsets, w) -> torch.Tensor:
+    """The baseline a grouped GEMM replaces: one torch matmul launch per expert."""
+    off = torch.as_tensor(offsets).tolist()
+    out = x.new_empty(x.shape[0], w.shape[2])
+    for i, (lo, hi) in enumerate(zip(off[:-1], off[1:])):
+        out[lo:hi] = x[lo:hi] @ w[i]
+    return out
+
+
+# ---------------------------------------------------------------- a tiny Kimi-VL
+
+
+def tiny_config() -> dict:
+    return dict(patch=4, vit_dim=32, vit_heads=2, vit_layers=2, pos_h=6, pos_w=6, merge=(2, 2), lm_dim=48,
+                lm_heads=4, experts=8, top_k=2, expert_hidden=32, shared=True, scale=2.446, vocab=100)
+
+
+def tiny_weights(seed: int = 0, cfg: dict | None = None) -> dict:
+    """Random-init weights of the tiny model, the same for the same seed on every machine."""
+    cfg = cfg or tiny_config()
+    gen = torch.Generator().manual_seed(seed)
+
+    def r(*shape, fan=None):
+        return torch.randn(*shape, generator=gen) / math.sqrt(fan or shape[0])
+
+    dv, dl, p, m = cfg["vit_dim"], cfg["lm_dim"], cfg["patch"], cfg["merge"][0] * cfg["merge"][1]
+    wts = {"patch": r(3 * p * p, dv), "pos": r(cfg["pos_h"], cfg["pos_w"], dv, fan=1) * 0.1,
+           "vit": [{"qkv": r(dv, 3 * dv), "o": r(dv, dv), "fc1": r(dv, 4 * dv), "fc2": r(4 * dv, dv)}
+                   for _ in range(cfg["vit_layers"])],
+           "proj1": r(m * dv, m * dv), "proj2": r(m * dv, dl), "embed": r(cfg["vocab"], dl, fan=1),
+           "attn": {"qkv": r(dl, 3 * dl), "o": r(dl, dl)}, "router": r(cfg["experts"], dl, fan=dl),
+           "w_gate": r(cfg["experts"], dl, cfg["expert_hidden"], fan=dl),
+           "w_up": r(cfg["experts"], dl, cfg["expert_hidden"], fan=dl),
+           "w_down": r(cfg["experts"], cfg["expert_hidden"], dl, fan=cfg["expert_hidden"]),
+           "shared": (r(dl, cfg["expert_hidden"]), r(dl, cfg["expert_hidden"]), r(cfg["expert_hidden"], dl))}
+    return wts
+
+
+def to_patches(image: torch.Tensor, p: int) -> torch.Tensor:
+    """(3, H, W) with H, W multiples of p -> (H/p W/p, 3 p p) patches in row-major order."""
+    c, h, w = image.shape
+    return image.view(c, h // p, p, w // p, p).permute(1, 3, 0, 2, 4).reshape(-1, c * p * p)
+
+
+def interpolated_positions(table: torch.Tensor, grid_hw) -> torch.Tensor:
+    """The learned (H0, W0, D) position table resized bicubically to each image's (h, w), packed."""
+    parts = []
+    for h, w in torch.as_tensor(grid_hw).tolist():
+        img = F.interpolate(table.permute(2, 0, 1)[None], size=(h, w), mode="bicubic", align_corners=False)
+        parts.append(img[0].permute(1, 2, 0).reshape(h * w, -1))
+    return torch.cat(parts)
+
+
+def varlen_attention_loop(q, k, v, cu_seqlens, causal: bool = False):
+    """Attention of packed sequences one at a time (chapter 07's idea): q, k, v (L, H, d)."""
+    out = torch.empty_like(q)
+    bounds = cu_seqlens.tolist()
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        if b > a:
+            qs, ks, vs = (u[a:b].transpose(0, 1) for u in (q, k, v))  # (H, n, d)
+            out[a:b] = F.scaled_dot_product_attention(qs, ks, vs, is_causal=causal).transpose(0, 1)
+    return out
+
+
+def tiny_forward(images: list, text_ids: torch.Tensor, wts: dict, cfg: dict | None = None, log=None):
+    """The tiny model end to end: images (3, H, W) -> packed patches -> ViT (2-D RoPE, per-image
+    attention) -> merger -> projector -> [image tokens; text] -> one decoder block with an MoE.
+    `log(stage, tensor)` sees every stage. Returns (hidden (N, lm_dim), expert counts (E,))."""
+    cfg = cfg or tiny_config()
+    log = log or (lambda *a: None)
+    p, dv, nh = cfg["patch"], cfg["vit_dim"], cfg["vit_heads"]
+    grid = torch.tensor([[im.shape[1] // p, im.shape[2] // p] for im in images])  # (n, 2)
+    x = torch.cat([to_patches(im, p) for im in images])  # (L, 3 p p)
+    log("pixel patches, packed", x)
+    cu = F.pad((grid[:, 0] * grid[:, 1]).cumsum(0), (1, 0)).to(torch.int32)
+    x = x @ wts["patch"] + interpolated_positions(wts["pos"], grid)  # (L, dv)
+    log("patch embedding + interpolated positions", x)
+    freqs = rope_2d_spec(grid, dv // nh)
+    for blk in wts["vit"]:
+        q, k, v = (F.layer_norm(x, (dv,)) @ blk["qkv"]).view(-1, 3, nh, dv // nh).unbind(1)  # (L, H, d) each
+        q, k = apply_rope_spec(q, k, freqs)
+        x = x + varlen_attention_loop(q, k, v, cu).reshape(-1, dv) @ blk["o"]
+        x = x + F.gelu(F.layer_norm(x, (dv,)) @ blk["fc1"]) @ blk["fc2"]
+    x = F.layer_norm(x, (dv,))
+    log("ViT output", x)
+    x = merge_patches(F.layer_norm(x, (dv,)), grid, cfg["merge"])  # (L/4, 4 dv)
+    log("pixel shuffle 2 x 2", x)
+    img_tokens = F.gelu(x @ wts["proj1"]) @ wts["proj2"]  # (L/4, lm_dim)
+    log("projector output (image tokens)", img_tokens)
+    h = torch.cat([img_tokens, wts["embed"][text_ids]])  # (N, lm_dim)
+    log("decoder input [image tokens; text tokens]", h)
+    dl, lh = cfg["lm_dim"], cfg["lm_heads"]
+    q, k, v = (F.layer_norm(h, (dl,)) @ wts["attn"]["qkv"]).view(-1, 3, lh, dl // lh).unbind(1)
+    h = h + varlen_attention_loop(q, k, v, torch.tensor([0, h.shape[0]], dtype=torch.int32), causal=True).reshape(-1, dl) @ wts["attn"]["o"]
+    moe_out, counts = moe_dispatch(F.layer_norm(h, (dl,)), wts["router"], wts["w_gate"], wts["w_up"], wts["w_down"],
+                                   cfg["top_k"], "sigmoid", True, cfg["scale"], wts["shared"])
+    h = h + moe_out
+    log("decoder block output (attention + MoE)", h)
+    return h, counts
+
+
+# ---------------------------------------------------------------- references and checks (the grader's process)
+
+
+def _check_unchanged(got, what: str) -> None:
+    if bool(got.get("changed", False)):
+        raise AssertionError(f"{what} modified its inputs; build new tensors instead")
+
+
+def _check_raised(got, hint: str) -> None:
+    require(got, {"raised": None})
+    if str(got["raised"]) != "ValueError":
+        what = "returned" if str(got["raised"]).startswith("returned") else f"raised {got['raised']}"
+        raise AssertionError(f"{what} instead of raising ValueError; {hint}")
+
+
+def _ref_merger(case: Case):
+    x, grid, k = case.args
+    if "raise" in case.kind:
+        return {"raised": np.array("ValueError")}
+    out = patch_merger_spec(torch.from_numpy(x), torch.from_numpy(grid), k)
+    return {"out": out.numpy(), "out_dtype": np.array(str(x.dtype))}
+
+
+def _check_merger(case: Case, got, want):
+    _check_unchanged(got, "patch_merger")
+    if "raise" in case.kind:
+        return _check_raised(got, "check every h % kh and w % kw, and that the grids' h * w add up to L")
+    require(got, want)
+    if str(got["out_dtype"]) != str(want["out_dtype"]):
+        raise AssertionError(f"the output has dtype {got['out_dtype']}, expected x's dtype {want['out_dtype']}")
+    try:
+        compare(got["out"], want["out"], "merged tokens", exact=True)
+    except AssertionError as e:
+        raise AssertionError(f"{e}; per image, merged tokens in row-major order of the (h/kh, w/kw) grid, each the "
+                             "kh x kw block's patches in row-major order, each patch's D channels kept together") from None
+
+
+def _freqs_f32(a) -> np.ndarray:
+    return np.asarray(a, dtype=np.float64).astype(np.float32)
+
+
+def _ref_rope(case: Case):
+    grid, head_dim, theta, q_k, *extra = case.args
+    if "raise" in case.kind:
+        return {"raised": np.array("ValueError")}
+    freqs = rope_2d_spec(torch.from_numpy(grid), head_dim, theta)
+    out = {"freqs": torch.view_as_real(freqs.to(torch.complex128)).numpy(), "freqs_dtype": np.array("complex64")}
+    if case.kind == SHIFT_CASE:
+        out["shift_gap"] = np.array(0.0)
+    elif q_k is not None:
+        q, k = (torch.from_numpy(a) for a in q_k)
+        if extra:
+            q, k = q.to(getattr(torch, extra[0])), k.to(getattr(torch, extra[0]))
+        qo, ko = apply_rope_spec(q, k, freqs)
+        dt = str(q.dtype).replace("torch.", "")
+        out.update({"q": (qo.float() if extra else qo).numpy(), "k": (ko.float() if extra else ko).numpy(),
+                    "q_dtype": np.array(dt), "k_dtype": np.array(dt)})
+    return out
+
+
+def _check_rope(case: Case, got, want):
+    _check_unchanged(got, "rope_2d / apply_rope_2d")
+    if "raise" in case.kind:
+        return _check_raised(got, "head_dim must be a positive multiple of 4")
+    require(got, want)
+    if str(got["freqs_dtype"]) != "complex64":
+        raise AssertionError(f"rope_2d returned {got['freqs_dtype']}; return complex64 (angles in float64, then cast)")
+    try:
+        compare(_freqs_f32(got["freqs"]), _freqs_f32(want["freqs"]), "rope_2d's rotations")
+    except AssertionError as e:
+        raise AssertionError(f"{e}; entry 2j rotates by the patch's column times theta^(-4j/head_dim), entry 2j+1 by "
+                             "its row, and (row, column) restart at (0, 0) for every image") from None
+    if "shift_gap" in want:
+        gap = float(got["shift_gap"])
+        if not gap < 1e-4:
+            raise AssertionError(f"a score q(r, c).k(r', c') changed by {gap:.2g} when both patches moved by the same "
+                                 "(drow, dcol): each rotation angle must be a position times a frequency")
+        return
+    if "q" in want:
+        for key in ("q_dtype", "k_dtype"):
+            if str(got[key]) != str(want[key]):
+                raise AssertionError(f"apply_rope_2d returned {key[0]} as {got[key]}, expected its input's {want[key]}")
+        dtype = case.args[4] if len(case.args) > 4 else None
+        for key in ("q", "k"):
+            if dtype:
+                atol, rtol = tolerance(dtype)
+                g, w = np.asarray(got[key], np.float64), np.asarray(want[key], np.float64)
+                if g.shape != w.shape or not np.all(np.abs(g - w) <= atol + rtol * np.abs(w)):
+                    raise AssertionError(f"{key}: wrong values for {dtype} inputs: rotate in float32, then cast back")
+            else:
+                try:
+                    compare(got[key], want[key], f"rotated {key}")
+                except AssertionError as e:
+                    raise AssertionError(f"{e}; pairs (2p, 2p+1) form one complex number multiplied by freqs[:, p] "
+                                         "(work in fp32, fp64 for fp64 inputs)") from None
+
+
+def _ref_moe(case: Case):
+    x, router, wg, wu, wd, top_k, scoring, norm_topk, scale, shared = case.args
+    if "raise" in case.kind:
+        return {"raised": np.array("ValueError")}
+    t = [torch.from_numpy(a) for a in (x, router, wg, wu, wd)]
+    sh = tuple(torch.from_numpy(a) for a in shared) if shared is not None else None
+    out, counts = moe_dense_spec(*t, top_k, scoring, norm_topk, scale, sh)
+    return {"out": out.numpy(), "out_dtype": np.array(str(x.dtype)), "counts": counts.numpy(),
+            "counts_dtype": np.array("int64")}
+
+
+def _check_moe(case: Case, got, want):
+    _check_unchanged(got, "moe_forward")
+    if "raise" in case.kind:
+        return _check_raised(got, "top_k must be in [1, E] and scoring 'softmax' or 'sigmoid'")
+    require(got, want)
+    for key in ("out_dtype", "counts_dtype"):
+        if str(got[key]) != str(want[key]):
+            raise AssertionError(f"{key.split('_')[0]} has dtype {got[key]}, expected {want[key]}")
+    try:
+        compare(got["counts"], want["counts"], "counts")
+    except AssertionError as e:
+        raise AssertionError(f"{e}; counts[e] is the number of tokens routed to expert e (top_k largest scores, ties "
+                             "to the lower expert index)") from None
+    try:
+        compare(got["out"], want["out"], "out")
+    except AssertionError as e:
+        raise AssertionError(f"{e}; scores are softmax over all E logits (or sigmoid), the top_k chosen, divided by "
+                             "their sum when norm_topk, times scale (routed experts only), plus the shared expert") from None
+    if case.kind == COST_CASE:
+        x, router, wg = case.args[:3]
+        t, d = x.shape
+        budget = moe_flop_budget(t, d, wg.shape[2], router.shape[0], case.args[5])
+        if int(got["flops"]) > budget:
+            raise AssertionError(f"ran {int(got['flops'])} matmul FLOPs at T = {t}, D = {d}, F = {wg.shape[2]}, "
+                                 f"E = {router.shape[0]}, top_k = {case.args[5]}, over the budget {budget}: run each "
+                                 "expert only on the tokens routed to it (sort or group the (token, expert) pairs)")
+
+
+def _ref_grouped(case: Case):
+    x, off, w = case.args
+    if "raise" in case.kind:
+        return {"raised": np.array("ValueError")}
+    out = grouped_matmul_spec(torch.from_numpy(x), torch.from_numpy(off), torch.from_numpy(w))
+    return {"out": out.numpy(), "out_dtype": np.array(str(x.dtype))}
+
+
+def _check_grouped_mm(case: Case, got, want):
+    _check_unchanged(got, "grouped_matmul")
+    if "raise" in case.kind:
+        return _check_raised(got, "expert_offsets must be E + 1 non-decreasing integers from 0 to T, and w (E, K, N) "
+                                  "must match x_sorted's K")
+    require(got, want)
+    if str(got["out_dtype"]) != str(want["out_dtype"]):
+        raise AssertionError(f"the output has dtype {got['out_dtype']}, expected x_sorted's {want['out_dtype']}")
+    ops = [str(o) for o in np.atleast_1d(got.get("matmul_ops", np.array([], dtype=str)))]
+    if ops:
+        raise AssertionError(f"ran the torch op(s) {', '.join(ops)}: {TASKS['grouped_matmul'].why}")
+    x = case.args[0]
+    if x.shape[0] and x.shape[1] and int(got.get("launches", 0)) < 1:
+        raise AssertionError("launched no Triton kernel; the products must run inside your @triton.jit kernel")
+    try:
+        check_outputs(case, {"out": got["out"]}, want={"out": want["out"]})
+    except AssertionError as e:
+        raise AssertionError(f"{e}; mask the rows past each expert's segment and the K tail (K need not be a "
+                             "multiple of BLOCK_K)") from None
+
+
+EXERCISES = {
+    "patch_merger": TASKS["patch_merger"].graded(_ref_merger, _check_merger),
+    "rope_2d": TASKS["rope_2d"].graded(_ref_rope, _check_rope),
+    "moe_forward": TASKS["moe_forward"].graded(_ref_moe, _check_moe),
+    "grouped_matmul": TASKS["grouped_matmul"].graded(_ref_grouped, _check_grouped_mm),
+}
+
+
+# ---------------------------------------------------------------- benchmark and GPU checks
+
+
+def _routed_rows(rng, t: int, e: int, top_k: int) -> list[int]:
+    """Rows per expert of T k (token, expert) pairs, a little unbalanced (Dirichlet shares)."""
+    return [int(s) for s in rng.multinomial(t * top_k, rng.dirichlet(np.full(e, 2.0)))]
+
+
+def bench(timer, cuda: bool) -> dict:
+    """The grouped GEMM against a loop of per-expert torch matmuls on one MoE projection: T tokens,
+    top-6 of 64 experts, K = 2048, N = 1408 (Kimi-VL's expert up-projection) in bf16 on a GPU;
+    small fp32 sizes in the interpreter."""
+    dtype = torch.bfloat16 if cuda else torch.float32
+    e, top_k, k, n = (64, 6, 2048, 1408) if cuda else (8, 2, 32, 32)
+    tokens = [512, 2048, 8192, 32768] if cuda else [32, 64]
+    rng = np.random.default_rng(0)
+    rows = {"tokens": tokens, "dtype": str(dtype).replace("torch.", ""), "experts": e, "top_k": top_k, "K": k, "N": n,
+            "grouped_ms": [], "loop_ms": [], "grouped_tflops": [], "loop_tflops": []}
+    for t in tokens:
+        sizes = _routed_rows(rng, t, e, top_k)
+        off = torch.tensor([0, *np.cumsum(sizes).tolist()], device=DEVICE)
+        x = torch.randn(t * top_k, k, device=DEVICE, dtype=dtype)
+        w = torch.randn(e, k, n, device=DEVICE, dtype=dtype) / math.sqrt(k)
+        flops = 2 * t * top_k * k * n
+        g = timer(lambda: grouped_matmul_triton(x, off, w))
+        lp = timer(lambda: per_expert_loop(x, off, w))
+        rows["grouped_ms"].append(g * 1e3)
+        rows["loop_ms"].append(lp * 1e3)
+        rows["grouped_tflops"].append(flops / g / 1e12)
+        rows["loop_tflops"].append(flops / lp / 1e12)
+    return rows
+
+
+def gpu_checks(small: bool) -> dict:
+    """The grouped GEMM at GPU sizes (or small ones in the interpreter) against per-expert matmuls."""
+
+    def at(t: int, e: int, k: int, n: int, dtype):
+        def check():
+            rng = np.random.default_rng(t)
+            sizes = _routed_rows(rng, t, e, 1)
+            off = torch.tensor([0, *np.cumsum(sizes).tolist()])
+            x = torch.randn(t, k, dtype=torch.float32).to(dtype)
+            w = (torch.randn(e, k, n) / math.sqrt(k)).to(dtype)
+            got = grouped_matmul_triton(x.to(DEVICE), off.to(DEVICE), w.to(DEVICE)).float().cpu()
+            want = grouped_matmul_spec(x, off, w).float()
+            atol, rtol = tolerance(str(dtype).replace("torch.", ""))
+            assert torch.allclose(got, want, atol=atol * 10, rtol=rtol * 10), \
+                f"grouped_matmul_triton differs from per-expert matmuls at T={t}, E={e}, K={k}, N={n}, {dtype}"
+        return check
+
+    shapes = [(70, 3, 40, 24)] if small else [(20000, 64, 2048, 1408), (4099, 8, 1000, 77)]
+    dtypes = [torch.float32] if small else [torch.float32, torch.bfloat16]
+    return {f"grouped_matmul_triton T={t} E={e} K={k} N={n} {str(dt).split('.')[-1]}": at(t, e, k, n, dt)
+            for t, e, k, n in shapes for dt in dtypes}
