@@ -1,0 +1,80 @@
+"""Chapter 08 references: the merger, 2-D RoPE, MoE and grouped GEMM agree with their specs, the
+published config's parameter count is about 16B total and under 3B active, the tiny model runs end
+to end, and each check fails when it should, with a message that teaches and shows no expected values."""
+import numpy as np
+import pytest
+import torch
+
+from autograder import verifier
+from autograder.reference import kimi_vl as K
+
+
+def _fails(name, fn, kind_start, needle):
+    ex = K.EXERCISES[name]
+    case = next(c for c in ex.cases(np.random.default_rng(0)) if c.kind.startswith(kind_start))
+    got = verifier._run(ex, fn, case)
+    with pytest.raises(AssertionError, match=needle):
+        ex.check(case, got, ex.reference(case))
+
+
+def test_parameter_count_matches_the_report():
+    c = K.parameter_count()
+    total, active = (sum(c[k].values()) / 1e9 for k in ("total", "active"))
+    assert 15.5 < total < 16.5 and 2.5 < active < 3.0
+
+
+def test_merger_fast_equals_spec_and_rejects_bad_grids():
+    grid = torch.tensor([[4, 6], [2, 2], [6, 4]])
+    x = torch.randn(int((grid[:, 0] * grid[:, 1]).sum()), 3)
+    for k in ((2, 2), (2, 1), (1, 1)):
+        assert torch.equal(K.merge_patches(x, grid, k), K.patch_merger_spec(x, grid, k))
+    with pytest.raises(ValueError):
+        K.merge_patches(x, grid, (4, 4))
+
+
+def test_rope_convention_and_relative_property():
+    f = K.rope_2d_spec(torch.tensor([[2, 3]]), 8)
+    assert torch.allclose(f[5].angle(), torch.tensor([2.0, 1.0, 0.02, 0.01]), atol=1e-6)
+    q = torch.randn(1, 1, 8, dtype=torch.float64).expand(12, 1, 8)
+    k = torch.randn(1, 1, 8, dtype=torch.float64).expand(12, 1, 8)
+    g = K.rope_2d_spec(torch.tensor([[3, 4]]), 8)
+    qr, kr = K.apply_rope_spec(q, k, g)
+    s = (qr[:, 0] @ kr[:, 0].T).view(3, 4, 3, 4)
+    assert torch.allclose(s[:2, :3, :2, :3], s[1:, 1:, 1:, 1:], atol=1e-6)
+
+
+def test_moe_dispatch_and_grouped_kernel_match_dense_spec():
+    gen = torch.Generator().manual_seed(0)
+    x, r = torch.randn(20, 8, generator=gen), torch.randn(6, 8, generator=gen)
+    wg, wu, wd = torch.randn(6, 8, 12, generator=gen), torch.randn(6, 8, 12, generator=gen), torch.randn(6, 12, 8, generator=gen)
+    want, counts = K.moe_dense_spec(x, r, wg, wu, wd, 2, "sigmoid", True, 2.0)
+    for grouped in (None, K.grouped_matmul_triton):
+        got, c = K.moe_dispatch(x, r, wg, wu, wd, 2, "sigmoid", True, 2.0, grouped=grouped)
+        assert torch.allclose(got, want, atol=1e-4) and torch.equal(c, counts)
+
+
+def test_tiny_model_runs_end_to_end():
+    cfg = K.tiny_config()
+    imgs = [torch.randn(3, 16, 24), torch.randn(3, 8, 8)]
+    with torch.no_grad():
+        h, counts = K.tiny_forward(imgs, torch.tensor([1, 2, 3]), K.tiny_weights(0), cfg)
+    assert h.shape == ((24 + 4) // 4 + 3, cfg["lm_dim"]) and int(counts.sum()) == h.shape[0] * cfg["top_k"]
+
+
+def test_checks_fail_with_teaching_messages():
+
+    def merger_wrong(x, g, k=(2, 2)):
+        out = K.merge_patches(x, g, k)
+        return out.flip(0)
+
+    _fails("patch_merger", merger_wrong, "one square image", "row-major")
+
+    def moe_dense(*a, **kw):
+        return K.moe_dense_spec(*a, **kw)
+
+    _fails("moe_forward", moe_dense, K.COST_CASE, "budget")
+
+    def gmm_torch(x, off, w):
+        return K.per_expert_loop(x, off, w)
+
+    _fails("grouped_matmul", gmm_torch, "K = 7", "torch op")
