@@ -57,10 +57,17 @@ def _grade_on_node(student: str, slug: str, data: bytes, release: grade.Release,
         # the kernel's case generators and the grader's references come from this node's checkout
         raise RuntimeError(f"node {socket.gethostname()} holds another version of {slug} than the driver: "
                            "give every node the same course checkout")
-    with tempfile.TemporaryDirectory(prefix="ray-submission-") as tmp:
-        path = Path(tmp) / f"{slug}.ipynb"
-        path.write_bytes(data)
-        rows, timing = grade._timed(student, path, slug, opts, release)
+    # Ray starts its processes with SIGINT blocked, and a blocked signal stays blocked in every
+    # process they start: the kernel could not be interrupted, and a cell past its limit would
+    # have its kernel killed (losing the cells after it) where a local run interrupts it
+    blocked = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    try:
+        with tempfile.TemporaryDirectory(prefix="ray-submission-") as tmp:
+            path = Path(tmp) / f"{slug}.ipynb"
+            path.write_bytes(data)
+            rows, timing = grade._timed(student, path, slug, opts, release)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     return rows, {**timing, "node": ray.get_runtime_context().get_node_id(), "host": socket.gethostname()}
 
 

@@ -32,9 +32,8 @@ def _class(subs: Path) -> list[str]:
     good = solved(SLUG)
     wrong = {name: (cell, src) for name, cell, _, src in wrong_submissions(SLUG)}
     kinds = {
-        # it ignores the interrupt too, so it is killed after the grace time however busy the machine
-        "hangs": with_cell(good, "merge", "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
-                                          "def merge(nums1, m, nums2, n):\n    pass\nwhile True:\n    pass\n"),
+        # interrupted at the cell limit, the cells after it still run: on a Ray node too
+        "hangs": with_cell(good, "merge", "def merge(nums1, m, nums2, n):\n    while True:\n        pass\n"),
         "crashes": with_cell(good, "merge_path_partition", "import os\nos._exit(3)\n"),
         **{f"right-{k}": good for k in range(6)},
         **{f"wrong-{name}": with_cell(good, *wrong[name])
