@@ -13,20 +13,10 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from autograder.exercise import Case, Task, to_numpy
+from autograder.watch import tensors
 
 WORK_FACTOR = 48  # the NADE forward may do at most WORK_FACTOR * B * n * H units of work
 _FREE = {"detach", "alias", "lift_fresh", "_to_copy_", "set_"}
-
-
-def _tensors(tree):
-    if isinstance(tree, torch.Tensor):
-        yield tree
-    elif isinstance(tree, (list, tuple)):
-        for t in tree:
-            yield from _tensors(t)
-    elif isinstance(tree, dict):
-        for t in tree.values():
-            yield from _tensors(t)
 
 
 def _macs(name: str, args, out) -> int:
@@ -43,7 +33,7 @@ def _macs(name: str, args, out) -> int:
         return args[0].numel()
     if "convolution" in name or name.startswith("conv") or name.startswith("_conv"):
         weight = args[1]
-        return sum(t.numel() for t in _tensors(out)) * (weight[0].numel() if weight.dim() else 1)
+        return sum(t.numel() for t in tensors(out)) * (weight[0].numel() if weight.dim() else 1)
     return 0
 
 
@@ -60,7 +50,7 @@ class WorkCounter(TorchDispatchMode):
         out = func(*args, **(kwargs or {}))
         name = func.overloadpacket.__name__
         if not func.is_view and name not in _FREE:
-            self.elements += sum(t.numel() for t in _tensors((args, kwargs))) + sum(t.numel() for t in _tensors(out))
+            self.elements += sum(t.numel() for t in tensors((args, kwargs))) + sum(t.numel() for t in tensors(out))
             self.macs += _macs(name, args, out)
         return out
 

@@ -7,11 +7,9 @@ dispatch rule.
 """
 import numpy as np
 import torch
-import torch.nn.functional as F  # noqa: F401  (the learner's cells use it)
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from autograder.device import CUDA, DEVICE
-import triton  # noqa: F401,E402  (after autograder.device, always)
 
 from autograder.exercise import Case, Task, to_numpy
 from autograder.watch import TritonLaunches, tensors

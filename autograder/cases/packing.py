@@ -18,10 +18,9 @@ import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from autograder.device import CUDA, DEVICE
-import triton  # noqa: E402  (after autograder.device, always)
 
 from autograder.exercise import Case, Task, to_numpy
-from autograder.watch import count_lines
+from autograder.watch import TritonLaunches, count_lines, tensors
 
 WORK_CASE = "the work must stay O(n log n + n * bins)"  # the case whose check reads the line count
 
@@ -176,61 +175,38 @@ def attention_like(op: str) -> bool:
     return any(part in op for part in _ATTENTION_PARTS) or op.lstrip("_") in _PRODUCTS
 
 
-def _tensors(tree):
-    if isinstance(tree, torch.Tensor):
-        yield tree
-    elif isinstance(tree, (list, tuple)):
-        for t in tree:
-            yield from _tensors(t)
-    elif isinstance(tree, dict):
-        for t in tree.values():
-            yield from _tensors(t)
-
-
 class AttentionWatch(TorchDispatchMode):
     """Records, outside Triton launches: the most elements of any op's output (largest_out), the
     attention-like ops that ran (softmax, SDPA, flash, matrix products), and the launches."""
 
     def __init__(self):
         super().__init__()
-        self.largest_out = self.launches = 0
+        self.largest_out = 0
         self.ops: set[str] = set()
-        self._in_kernel = 0
+        self._triton = TritonLaunches()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
-        if not self._in_kernel:
+        if not self._triton.running:
             name = func.overloadpacket.__name__
-            self.largest_out = max([self.largest_out] + [t.numel() for t in _tensors(out)])
+            self.largest_out = max([self.largest_out] + [t.numel() for t in tensors(out)])
             if attention_like(name):
                 self.ops.add(name)
         return out
 
+    @property
+    def launches(self) -> int:
+        return self._triton.count
+
     def __enter__(self):
-        original = triton.runtime.jit.KernelInterface.__getitem__
-        watch = self
-
-        def counting(kernel, grid):
-            launcher = original(kernel, grid)
-
-            def launch(*args, **kwargs):
-                watch.launches += 1
-                watch._in_kernel += 1
-                try:
-                    return launcher(*args, **kwargs)
-                finally:
-                    watch._in_kernel -= 1
-            return launch
-
-        self._original = original
-        triton.runtime.jit.KernelInterface.__getitem__ = counting
+        self._triton.__enter__()
         mode = super().__enter__()
         torch.zeros(0)  # the first op under a dispatch mode imports torch._dynamo (tens of MB): not the learner's
         self.largest_out, self.ops = 0, set()
         return mode
 
     def __exit__(self, *exc):
-        triton.runtime.jit.KernelInterface.__getitem__ = self._original
+        self._triton.__exit__(*exc)
         return super().__exit__(*exc)
 
 

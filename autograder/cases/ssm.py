@@ -12,23 +12,12 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from autograder.device import DEVICE
-import triton  # noqa: E402  (after autograder.device, always)
 
 from autograder.exercise import Case, Task, to_numpy
+from autograder.watch import TritonLaunches, tensors
 
 FFT_OPS = {"_fft_r2c", "_fft_c2r", "_fft_c2c"}  # what torch.fft.* dispatch to
 MAX_OPS_AROUND_KERNEL = 64  # torch ops a Triton wrapper may run outside its kernel (no loop over time)
-
-
-def _tensors(tree):
-    if isinstance(tree, torch.Tensor):
-        yield tree
-    elif isinstance(tree, (list, tuple)):
-        for t in tree:
-            yield from _tensors(t)
-    elif isinstance(tree, dict):
-        for t in tree.values():
-            yield from _tensors(t)
 
 
 class OpWatch(TorchDispatchMode):
@@ -38,38 +27,27 @@ class OpWatch(TorchDispatchMode):
     def __init__(self):
         super().__init__()
         self.names: set[str] = set()
-        self.largest_out = self.ops = self.launches = 0
-        self._in_kernel = 0
+        self.largest_out = self.ops = 0
+        self._triton = TritonLaunches()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
-        if not self._in_kernel:
+        if not self._triton.running:
             self.names.add(func.overloadpacket.__name__)
-            self.largest_out = max([self.largest_out] + [t.numel() for t in _tensors(out)])
+            self.largest_out = max([self.largest_out] + [t.numel() for t in tensors(out)])
             self.ops += 1
         return out
 
+    @property
+    def launches(self) -> int:
+        return self._triton.count
+
     def __enter__(self):
-        original, watch = triton.runtime.jit.KernelInterface.__getitem__, self
-
-        def counting(kernel, grid):
-            launcher = original(kernel, grid)
-
-            def launch(*args, **kwargs):
-                watch.launches += 1
-                watch._in_kernel += 1
-                try:
-                    return launcher(*args, **kwargs)
-                finally:
-                    watch._in_kernel -= 1
-            return launch
-
-        self._original = original
-        triton.runtime.jit.KernelInterface.__getitem__ = counting
+        self._triton.__enter__()
         return super().__enter__()
 
     def __exit__(self, *exc):
-        triton.runtime.jit.KernelInterface.__getitem__ = self._original
+        self._triton.__exit__(*exc)
         return super().__exit__(*exc)
 
     def summary(self) -> dict:
