@@ -78,7 +78,46 @@ def _storage(t: torch.Tensor):
         return None, 0
 
 
-class OpRecorder(TorchDispatchMode):
+class OpWatch(TorchDispatchMode):
+    """The torch ops a call runs outside its Triton kernel launches: a subclass says what to record
+    of each in `on_op(name, func, args, kwargs, out)`. `launches` counts the Triton launches. The
+    first op under a dispatch mode imports parts of torch (tens of MB); `__enter__` runs it
+    unrecorded, so no measure charges it to the learner."""
+
+    def __init__(self):
+        super().__init__()
+        self._triton = TritonLaunches()
+        self._warming = False
+
+    def on_op(self, name: str, func, args, kwargs, out) -> None:
+        raise NotImplementedError
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if not (self._triton.running or self._warming):
+            self.on_op(func.overloadpacket.__name__, func, args, kwargs or {}, out)
+        return out
+
+    @property
+    def launches(self) -> int:
+        return self._triton.count
+
+    def __enter__(self):
+        self._triton.__enter__()
+        mode = super().__enter__()
+        self._warming = True
+        try:
+            torch.zeros(0)
+        finally:
+            self._warming = False
+        return mode
+
+    def __exit__(self, *exc):
+        self._triton.__exit__(*exc)
+        return super().__exit__(*exc)
+
+
+class OpRecorder(OpWatch):
     """Records what the torch ops run under it do, outside Triton kernel launches:
 
     largest_op: most elements of a tensor that a computing op (not a view, not an allocation)
@@ -90,14 +129,9 @@ class OpRecorder(TorchDispatchMode):
     def __init__(self):
         super().__init__()
         self.largest_op = self.largest_out = self.alloc_bytes = self.peak_bytes = 0
-        self._triton = TritonLaunches()
         self._live = {}  # storage ptr -> (bytes, [weakrefs of tensors on it])
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        if self._triton.running:
-            return out
-        name = func.overloadpacket.__name__
+    def on_op(self, name, func, args, kwargs, out):
         outs = list(tensors(out))
         ins = list(tensors((args, kwargs)))
         self.largest_out = max([self.largest_out] + [t.numel() for t in outs])
@@ -115,19 +149,6 @@ class OpRecorder(TorchDispatchMode):
                 self._live[ptr] = (nbytes, [weakref.ref(t)])
         self._live = {p: e for p, e in self._live.items() if any(r() is not None for r in e[1])}
         self.peak_bytes = max(self.peak_bytes, sum(e[0] for e in self._live.values()))
-        return out
-
-    @property
-    def launches(self) -> int:
-        return self._triton.count
-
-    def __enter__(self):
-        self._triton.__enter__()
-        return super().__enter__()
-
-    def __exit__(self, *exc):
-        self._triton.__exit__(*exc)
-        return super().__exit__(*exc)
 
     def summary(self) -> dict:
         return {"largest_op": np.array(self.largest_op), "largest_out": np.array(self.largest_out),

@@ -81,15 +81,15 @@ def test_triton_scan_matches_the_float64_spec_across_chunks(b, d, n, length, chu
 
 
 def test_op_watch_sees_fft_sizes_and_launches():
-    from autograder.cases.ssm import OpWatch
+    from autograder.cases.ssm import ScanWatch
 
-    with OpWatch() as watch:
+    with ScanWatch() as watch:
         torch.fft.irfft(torch.fft.rfft(torch.randn(64), 128), 128)
         torch.ones(10, 10).sum()
     s = watch.summary()
     assert bool(s["used_fft"]) and int(s["largest_out"]) == 128 and int(s["launches"]) == 0
     args = [torch.from_numpy(x) for x in S.scan_inputs(np.random.default_rng(0), 1, 2, 4, 20)]
-    with OpWatch() as watch:
+    with ScanWatch() as watch:
         S.selective_scan_triton(*args)
     assert watch.launches == 1 and watch.largest_out <= 80 and watch.ops < 20
 

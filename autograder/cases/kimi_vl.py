@@ -7,12 +7,11 @@ dispatch rule.
 """
 import numpy as np
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from autograder.device import CUDA, DEVICE
 
 from autograder.exercise import Case, Task, to_numpy
-from autograder.watch import TritonLaunches, tensors
+from autograder.watch import OpWatch, tensors
 
 # ---------------------------------------------------------------- watching matrix products
 
@@ -33,37 +32,18 @@ def _flops(name: str, args) -> int:
     return 2 * max((t.numel() for t in ts), default=0)  # anything else: at least its largest operand
 
 
-class MatmulWatch(TorchDispatchMode):
+class MatmulWatch(OpWatch):
     """Records, outside Triton launches: `flops`, the FLOPs of matrix-multiply ops (aten level:
     F.linear and @ arrive as mm / addmm / bmm), `ops`, their names, and `launches`."""
 
     def __init__(self):
         super().__init__()
         self.flops, self.ops = 0, set()
-        self._triton = TritonLaunches()
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        if not self._triton.running:
-            name = func.overloadpacket.__name__
-            if name.lstrip("_") in {m.lstrip("_") for m in MATMUL_OPS}:
-                self.ops.add(name)
-                self.flops += _flops(name, list(tensors(args)))
-        return out
-
-    @property
-    def launches(self) -> int:
-        return self._triton.count
-
-    def __enter__(self):
-        self._triton.__enter__()
-        mode = super().__enter__()
-        torch.zeros(0)  # the first op under a dispatch mode imports torch._dynamo: not the learner's
-        return mode
-
-    def __exit__(self, *exc):
-        self._triton.__exit__(*exc)
-        return super().__exit__(*exc)
+    def on_op(self, name, func, args, kwargs, out):
+        if name.lstrip("_") in {m.lstrip("_") for m in MATMUL_OPS}:
+            self.ops.add(name)
+            self.flops += _flops(name, list(tensors(args)))
 
 
 def moe_flop_budget(t: int, d: int, f: int, e: int, top_k: int) -> int:

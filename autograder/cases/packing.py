@@ -15,12 +15,11 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from autograder.device import CUDA, DEVICE
 
 from autograder.exercise import Case, Task, to_numpy
-from autograder.watch import TritonLaunches, count_lines, tensors
+from autograder.watch import OpWatch, count_lines, tensors
 
 WORK_CASE = "the work must stay O(n log n + n * bins)"  # the case whose check reads the line count
 
@@ -175,7 +174,7 @@ def attention_like(op: str) -> bool:
     return any(part in op for part in _ATTENTION_PARTS) or op.lstrip("_") in _PRODUCTS
 
 
-class AttentionWatch(TorchDispatchMode):
+class AttentionWatch(OpWatch):
     """Records, outside Triton launches: the most elements of any op's output (largest_out), the
     attention-like ops that ran (softmax, SDPA, flash, matrix products), and the launches."""
 
@@ -183,31 +182,11 @@ class AttentionWatch(TorchDispatchMode):
         super().__init__()
         self.largest_out = 0
         self.ops: set[str] = set()
-        self._triton = TritonLaunches()
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        if not self._triton.running:
-            name = func.overloadpacket.__name__
-            self.largest_out = max([self.largest_out] + [t.numel() for t in tensors(out)])
-            if attention_like(name):
-                self.ops.add(name)
-        return out
-
-    @property
-    def launches(self) -> int:
-        return self._triton.count
-
-    def __enter__(self):
-        self._triton.__enter__()
-        mode = super().__enter__()
-        torch.zeros(0)  # the first op under a dispatch mode imports torch._dynamo (tens of MB): not the learner's
-        self.largest_out, self.ops = 0, set()
-        return mode
-
-    def __exit__(self, *exc):
-        self._triton.__exit__(*exc)
-        return super().__exit__(*exc)
+    def on_op(self, name, func, args, kwargs, out):
+        self.largest_out = max([self.largest_out] + [t.numel() for t in tensors(out)])
+        if attention_like(name):
+            self.ops.add(name)
 
 
 # ---------------------------------------------------------------- helpers

@@ -2,25 +2,23 @@
 run on, and how (the learner's kernel).
 
 Every run hands the learner copies of the inputs and records whether they came back unchanged (no
-exercise may modify its inputs). The convolution and scan runs watch the torch ops with `OpWatch`,
+exercise may modify its inputs). The convolution and scan runs watch the torch ops with `ScanWatch`,
 a TorchDispatchMode that records, outside Triton kernel launches, the op names, the most elements
 of any op's output and how many ops ran, and counts the launches. NumPy is refused in those
 exercises, so that no O(L^2) intermediate can hide from the watch on the host.
 """
 import numpy as np
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from autograder.device import DEVICE
-
 from autograder.exercise import Case, Task, to_numpy
-from autograder.watch import TritonLaunches, tensors
+from autograder.watch import OpWatch, tensors
 
 FFT_OPS = {"_fft_r2c", "_fft_c2r", "_fft_c2c"}  # what torch.fft.* dispatch to
 MAX_OPS_AROUND_KERNEL = 64  # torch ops a Triton wrapper may run outside its kernel (no loop over time)
 
 
-class OpWatch(TorchDispatchMode):
+class ScanWatch(OpWatch):
     """Outside Triton launches: op names, the most elements of any op's output, the op count;
     and the number of Triton launches."""
 
@@ -28,27 +26,11 @@ class OpWatch(TorchDispatchMode):
         super().__init__()
         self.names: set[str] = set()
         self.largest_out = self.ops = 0
-        self._triton = TritonLaunches()
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        if not self._triton.running:
-            self.names.add(func.overloadpacket.__name__)
-            self.largest_out = max([self.largest_out] + [t.numel() for t in tensors(out)])
-            self.ops += 1
-        return out
-
-    @property
-    def launches(self) -> int:
-        return self._triton.count
-
-    def __enter__(self):
-        self._triton.__enter__()
-        return super().__enter__()
-
-    def __exit__(self, *exc):
-        self._triton.__exit__(*exc)
-        return super().__exit__(*exc)
+    def on_op(self, name, func, args, kwargs, out):
+        self.names.add(name)
+        self.largest_out = max([self.largest_out] + [t.numel() for t in tensors(out)])
+        self.ops += 1
 
     def summary(self) -> dict:
         return {"used_fft": np.array(bool(self.names & FFT_OPS)), "largest_out": np.array(self.largest_out),
@@ -186,7 +168,7 @@ def _run_conv(fn, case):
         return {"raised": np.array(got)}
     if CONV_COST not in case.kind:  # the watch costs a Python call per op: only where a rule reads it
         return {"y": to_numpy(fn(*ins, length)), "inputs_unchanged": _unchanged(before, ins)}
-    with OpWatch() as watch:
+    with ScanWatch() as watch:
         y = fn(*ins, length)
     return {"y": to_numpy(y), "inputs_unchanged": _unchanged(before, ins), **watch.summary()}
 
@@ -243,7 +225,7 @@ def _run_scan(fn, case, watched: bool | None = None):
     before = [t.clone() for t in ins]
     if not (SCAN_COST in case.kind if watched is None else watched):
         return {"y": to_numpy(fn(*ins)), "inputs_unchanged": _unchanged(before, ins)}
-    with OpWatch() as watch:
+    with ScanWatch() as watch:
         y = fn(*ins)
     return {"y": to_numpy(y), "inputs_unchanged": _unchanged(before, ins), **watch.summary()}
 
