@@ -76,3 +76,22 @@ def to_numpy(x: Any) -> np.ndarray:
     if arr.dtype == object:
         raise TypeError(f"output of type {type(x).__name__} is not an array of numbers")
     return arr
+
+
+def raised(call) -> np.ndarray:
+    """What an error case records: the name of the exception call() raises, or what it returned."""
+    try:
+        result = call()
+    except Exception as e:
+        return np.array(type(e).__name__)
+    return np.array(f"returned {type(result).__name__}")
+
+
+def dtype_name(t) -> np.ndarray:
+    """A learner's output's dtype as a string ("float32"), for a check that names it."""
+    return np.array(str(getattr(t, "dtype", type(t).__name__)).replace("torch.", ""))
+
+
+# Names refused where a rule is measured on torch ops alone (memory, work): a trip through NumPy
+# would hide from it what the rule bounds.
+NO_NUMPY = frozenset({"numpy", "np", ".numpy", ".tolist", "from_numpy", "asarray", "__array__"})

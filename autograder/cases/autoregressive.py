@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from autograder.exercise import Case, Task, to_numpy
+from autograder.exercise import Case, NO_NUMPY, Task, dtype_name, to_numpy
 from autograder.watch import tensors
 
 WORK_FACTOR = 48  # the NADE forward may do at most WORK_FACTOR * B * n * H units of work
@@ -60,10 +60,6 @@ class WorkCounter(TorchDispatchMode):
 
 
 _DT = {"float64": torch.float64, "float32": torch.float32}
-
-
-def _dtype_name(t) -> np.ndarray:
-    return np.array(str(getattr(t, "dtype", type(t).__name__)).replace("torch.", ""))
 
 
 def all_binary(n: int) -> np.ndarray:
@@ -216,7 +212,7 @@ def _logp_run(fn, x, params, names, counter=None):
     else:
         with counter:
             out = fn(x, *params)
-    result = {"logp": to_numpy(out), "logp_dtype": _dtype_name(out), "inputs_unchanged": inputs.unchanged()}
+    result = {"logp": to_numpy(out), "logp_dtype": dtype_name(out), "inputs_unchanged": inputs.unchanged()}
     if x.shape[0] and isinstance(out, torch.Tensor) and out.requires_grad:
         out.sum().backward()
     result.update(_grads(params, names))
@@ -263,7 +259,7 @@ def _run_made(fn, case: Case):
            "rng_unchanged": np.array(torch.equal(state, torch.random.get_rng_state()))}
     for i, m in enumerate(masks):
         out[f"mask{i}"] = to_numpy(m)
-        out[f"dtype{i}"] = _dtype_name(m)
+        out[f"dtype{i}"] = dtype_name(m)
     if "same seed" in case.kind:
         again = fn(n_in, list(hidden), order_t, seed)
         other = fn(n_in, list(hidden), order_t, seed + 1)
@@ -295,7 +291,7 @@ def _run_sample(fn, case: Case):
     gen = torch.Generator().manual_seed(seed)
     state = torch.random.get_rng_state()
     x = fn(logits_fn, n_samples, order_t, gen)
-    out = {"samples": to_numpy(x), "samples_dtype": _dtype_name(x), "calls": np.array(logits_fn.calls),
+    out = {"samples": to_numpy(x), "samples_dtype": dtype_name(x), "calls": np.array(logits_fn.calls),
            "grad_on": np.array(logits_fn.grad_on), "generator_state": to_numpy(gen.get_state()),
            "rng_unchanged": np.array(torch.equal(state, torch.random.get_rng_state())),
            "inputs_unchanged": inputs.unchanged()}
@@ -310,13 +306,13 @@ def _run_sample(fn, case: Case):
 
 # ---------------------------------------------------------------- the tasks
 
-NO_NUMPY = frozenset({"numpy", "np", ".numpy", ".tolist", "from_numpy", "asarray", "__array__", ".item"})
+NO_NUMPY_OR_NUMBERS = NO_NUMPY | {".item"}  # .item() would leave torch for Python numbers
 LEAVES_TORCH = ("stay in torch: the gradients must flow back to W, c, V and b, and the O(nH) work rule is "
                 "counted on torch ops, which a detour through NumPy or Python numbers would hide.")
 
 TASKS = {
     "fvsbn_log_prob": Task("fvsbn_log_prob", _fvsbn_cases, _run_fvsbn),
-    "nade_log_prob": Task("nade_log_prob", _nade_cases, _run_nade, forbidden=NO_NUMPY, why=LEAVES_TORCH),
+    "nade_log_prob": Task("nade_log_prob", _nade_cases, _run_nade, forbidden=NO_NUMPY_OR_NUMBERS, why=LEAVES_TORCH),
     "made_masks": Task("made_masks", _made_cases, _run_made),
     "sample": Task("sample", _sample_cases, _run_sample),
 }

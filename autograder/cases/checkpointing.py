@@ -17,7 +17,7 @@ import torch.nn.functional as F
 import torch.utils.checkpoint
 
 from autograder.device import DEVICE
-from autograder.exercise import Case, Task, to_numpy
+from autograder.exercise import Case, NO_NUMPY, Task, to_numpy
 from autograder.watch import count_lines as _count_lines
 
 
@@ -328,7 +328,6 @@ def _run_plan(fn, case: Case):
 
 LEAVES_TORCH = ("NumPy is refused here: the saved bytes and the work are measured on torch tensors and Python "
                 "lines, and NumPy would hide both.")
-NO_NUMPY = {"numpy", "np", ".numpy", ".tolist", "from_numpy", "asarray", "__array__"}
 
 TASKS = {
     "checkpoint": Task(

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from autograder.device import CUDA, DEVICE
-from autograder.exercise import Case, Task, to_numpy
+from autograder.exercise import Case, NO_NUMPY, Task, dtype_name, to_numpy
 from autograder.watch import HostPeak, OpRecorder, peak_bytes  # noqa: F401  (peak_bytes: for the book)
 
 
@@ -166,10 +166,6 @@ def _tflops(seconds, z, h, n, d, causal):
     return 4 * z * h * n * n * d / seconds / 1e12 / (2 if causal else 1)
 
 
-def _dtype_name(t) -> np.ndarray:
-    return np.array(str(getattr(t, "dtype", type(t).__name__)).replace("torch.", ""))
-
-
 def _run_fwd(fn, case):
     q, k, v, causal, dtype = _fwd_parts(case)
     if "non-contiguous" in case.kind:  # the same values, laid out as (Z, N, H, D)
@@ -188,7 +184,7 @@ def _run_fwd(fn, case):
         print(f"information only: your forward runs at {mine:.0f} TFLOP/s, torch's scaled_dot_product_attention "
               f"at {ref:.0f} TFLOP/s (Z={z}, H={h}, N={n}, D={d}, {dtype}, {torch.cuda.get_device_name()})")
         return {"tflops": np.array([mine, ref]), **rec.summary()}
-    return {"o": _out(o), "lse": _out(lse), "o_dtype": _dtype_name(o), "lse_dtype": _dtype_name(lse),
+    return {"o": _out(o), "lse": _out(lse), "o_dtype": dtype_name(o), "lse_dtype": dtype_name(lse),
             **rec.summary()}
 
 
@@ -209,7 +205,6 @@ NO_FULL_ATTENTION = ("the point is never to form the N x N scores: compute them 
 
 LEAVES_TORCH = ("NumPy is refused here: the memory rules are measured on torch ops, and a detour through NumPy "
                 "would hide the N x N matrix from them.")
-NO_NUMPY = {"numpy", "np", ".numpy", ".tolist", "from_numpy", "asarray", "__array__"}
 
 TASKS = {
     "online_softmax": Task(

@@ -10,7 +10,7 @@ import torch
 
 from autograder.device import CUDA, DEVICE
 
-from autograder.exercise import Case, Task, to_numpy
+from autograder.exercise import Case, Task, dtype_name, raised, to_numpy
 from autograder.watch import OpWatch, tensors
 
 # ---------------------------------------------------------------- watching matrix products
@@ -56,18 +56,6 @@ COST_CASE = "the matmul FLOPs of one call stay under 1.5 x (2TDE + 6TkDF)"  # th
 # ---------------------------------------------------------------- helpers
 
 
-def _raised(call) -> np.ndarray:
-    try:
-        result = call()
-    except Exception as e:
-        return np.array(type(e).__name__)
-    return np.array(f"returned {type(result).__name__}")
-
-
-def _dtype(t) -> np.ndarray:
-    return np.array(str(getattr(t, "dtype", type(t).__name__)).replace("torch.", ""))
-
-
 def _grid(rows) -> np.ndarray:
     return np.array(rows, dtype=np.int64).reshape(-1, 2)
 
@@ -105,9 +93,9 @@ def _run_merger(fn, case: Case):
     xt, gt = torch.from_numpy(x.copy()).to(DEVICE), torch.from_numpy(grid.copy())
     before = [xt.clone(), gt.clone()]
     if "raise" in case.kind:
-        return {"raised": _raised(lambda: fn(xt, gt, k)), "changed": _changed(before, [xt, gt])}
+        return {"raised": raised(lambda: fn(xt, gt, k)), "changed": _changed(before, [xt, gt])}
     out = fn(xt, gt, k)
-    return {"out": to_numpy(out), "out_dtype": _dtype(out), "changed": _changed(before, [xt, gt])}
+    return {"out": to_numpy(out), "out_dtype": dtype_name(out), "changed": _changed(before, [xt, gt])}
 
 
 # ---------------------------------------------------------------- exercise 2: 2-D RoPE
@@ -145,9 +133,9 @@ def _run_rope(fn, case: Case):
         raise NameError("apply_rope_2d is not defined beside rope_2d (write both in the same cell)")
     gt = torch.from_numpy(grid.copy())
     if "raise" in case.kind:
-        return {"raised": _raised(lambda: fn(gt, head_dim, theta)), "changed": _changed([gt], [torch.from_numpy(grid)])}
+        return {"raised": raised(lambda: fn(gt, head_dim, theta)), "changed": _changed([gt], [torch.from_numpy(grid)])}
     freqs = fn(gt, head_dim, theta)
-    out = {"freqs": _complex(freqs), "freqs_dtype": _dtype(freqs), "changed": _changed([gt], [torch.from_numpy(grid)])}
+    out = {"freqs": _complex(freqs), "freqs_dtype": dtype_name(freqs), "changed": _changed([gt], [torch.from_numpy(grid)])}
     if case.kind == SHIFT_CASE:
         dr, dc = extra[0]
         h, w = int(grid[0, 0]), int(grid[0, 1])
@@ -166,7 +154,7 @@ def _run_rope(fn, case: Case):
         before = [q.clone(), k.clone()]
         qo, ko = apply(q, k, freqs.to(q.device))
         out.update({"q": to_numpy(qo.float() if extra else qo), "k": to_numpy(ko.float() if extra else ko),
-                    "q_dtype": _dtype(qo), "k_dtype": _dtype(ko), "changed": np.array(bool(out["changed"]) or
+                    "q_dtype": dtype_name(qo), "k_dtype": dtype_name(ko), "changed": np.array(bool(out["changed"]) or
                                                                                       bool(_changed(before, [q, k])))})
     return out
 
@@ -217,10 +205,10 @@ def _run_moe(fn, case: Case):
         return fn(*ts, top_k, scoring=scoring, norm_topk=norm_topk, scale=scale, shared=sh)
 
     if "raise" in case.kind:
-        return {"raised": _raised(call), "changed": _changed(before, inputs)}
+        return {"raised": raised(call), "changed": _changed(before, inputs)}
     with MatmulWatch() as watch:
         out, counts = call()
-    return {"out": to_numpy(out), "out_dtype": _dtype(out), "counts": to_numpy(counts), "counts_dtype": _dtype(counts),
+    return {"out": to_numpy(out), "out_dtype": dtype_name(out), "counts": to_numpy(counts), "counts_dtype": dtype_name(counts),
             "flops": np.array(watch.flops), "changed": _changed(before, inputs)}
 
 
@@ -264,10 +252,10 @@ def _run_grouped(fn, case: Case):
     xt, ot, wt = (torch.from_numpy(a.copy()).to(DEVICE) for a in (x, off, w))
     before = [xt.clone(), ot.clone(), wt.clone()]
     if "raise" in case.kind:
-        return {"raised": _raised(lambda: fn(xt, ot, wt)), "changed": _changed(before, [xt, ot, wt])}
+        return {"raised": raised(lambda: fn(xt, ot, wt)), "changed": _changed(before, [xt, ot, wt])}
     with MatmulWatch() as watch:
         out = fn(xt, ot, wt)
-    return {"out": to_numpy(out), "out_dtype": _dtype(out), "launches": np.array(watch.launches),
+    return {"out": to_numpy(out), "out_dtype": dtype_name(out), "launches": np.array(watch.launches),
             "matmul_ops": np.array(sorted(watch.ops), dtype=str), "changed": _changed(before, [xt, ot, wt])}
 
 

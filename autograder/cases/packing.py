@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from autograder.device import CUDA, DEVICE
 
-from autograder.exercise import Case, Task, to_numpy
+from autograder.exercise import Case, Task, dtype_name, raised, to_numpy
 from autograder.watch import OpWatch, count_lines, tensors
 
 WORK_CASE = "the work must stay O(n log n + n * bins)"  # the case whose check reads the line count
@@ -192,19 +192,6 @@ class AttentionWatch(OpWatch):
 # ---------------------------------------------------------------- helpers
 
 
-def _raised(call) -> np.ndarray:
-    """The name of the exception call() raises, or what it returned (for the error cases)."""
-    try:
-        result = call()
-    except Exception as e:
-        return np.array(type(e).__name__)
-    return np.array(f"returned {type(result).__name__}")
-
-
-def _dtype(t) -> np.ndarray:
-    return np.array(str(getattr(t, "dtype", type(t).__name__)).replace("torch.", ""))
-
-
 # ---------------------------------------------------------------- exercise 1: first-fit decreasing
 
 
@@ -239,7 +226,7 @@ def _run_ffd(fn, case: Case):
     lengths, capacity = case.args
     given = list(lengths)
     if "raise" in case.kind:
-        return {"raised": _raised(lambda: fn(given, capacity)), "changed": np.array(given != list(lengths))}
+        return {"raised": raised(lambda: fn(given, capacity)), "changed": np.array(given != list(lengths))}
     if WORK_CASE in case.kind:
         bins, lines = count_lines(fn, (given, capacity), ffd_budget(lengths, capacity))
         if bins is None:  # stopped at the budget
@@ -367,7 +354,7 @@ def _run_varlen(fn, case: Case):
             if memory:
                 tracemalloc.stop()
     result = out.float() if dtype else out
-    return {"out": to_numpy(result), "out_dtype": _dtype(out), "largest_out": np.array(watch.largest_out),
+    return {"out": to_numpy(result), "out_dtype": dtype_name(out), "largest_out": np.array(watch.largest_out),
             "attention_ops": np.array(sorted(watch.ops), dtype=str), "launches": np.array(watch.launches),
             "python_peak_bytes": np.array(peak),
             "changed": np.array(not all(torch.equal(a, b) for a, b in zip(before, (qt, kt, vt, cut))))}
@@ -406,7 +393,7 @@ def _run_collate(fn, case: Case):
     samples, capacity, *seed = case.args
     given = copy.deepcopy(samples)
     if "raise" in case.kind:
-        return {"raised": _raised(lambda: fn(given, capacity)), "changed": np.array(given != samples)}
+        return {"raised": raised(lambda: fn(given, capacity)), "changed": np.array(given != samples)}
     batch = fn(given, capacity)
     if not isinstance(batch, dict):
         raise TypeError(f"return a dict, got {type(batch).__name__}")
@@ -414,7 +401,7 @@ def _run_collate(fn, case: Case):
     for key in BATCH_KEYS:
         if key in batch:
             out[key] = to_numpy(batch[key])
-            out[f"{key}_dtype"] = _dtype(batch[key])
+            out[f"{key}_dtype"] = dtype_name(batch[key])
     if seed and all(key in batch for key in BATCH_KEYS):
         model = tiny_decoder(seed[0], TinyConfig(max_positions=capacity))
         try:
