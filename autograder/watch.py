@@ -219,3 +219,39 @@ def count_lines(fn, args, budget: int):
     finally:
         sys.settrace(previous)
     return result, lines[0]
+
+
+class ReadCounter:
+    """A read-only sequence that counts the elements read from it: `reads` grows by one per
+    indexed element and by the length of every slice or iteration. It has no `__array__` and no
+    buffer, so NumPy cannot read it behind the counter's back (`np.asarray` of it walks it
+    element by element, and each of those reads is counted), and no `sort`, `index` or `count`.
+    Work rules that a line count cannot see (`sum(a[i:j])` is one line and O(j - i) reads) bind
+    through it: O(log n) searches, each block read once."""
+
+    __slots__ = ("_items", "reads")
+
+    def __init__(self, items):
+        self._items, self.reads = list(items), 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            part = self._items[k]
+            self.reads += len(part)
+            return part
+        if not isinstance(k, int) and not hasattr(k, "__index__"):
+            raise TypeError(f"indices must be integers or slices, not {type(k).__name__}")
+        value = self._items[int(k)]
+        self.reads += 1
+        return value
+
+    def __iter__(self):
+        for value in self._items:
+            self.reads += 1
+            yield value
+
+    def __repr__(self) -> str:
+        return f"ReadCounter(len={len(self._items)}, reads={self.reads})"
