@@ -17,6 +17,7 @@ if not CUDA:
             "TRITON_INTERPRET=1 before starting Python."
         )
     os.environ["TRITON_INTERPRET"] = "1"
+os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")  # triton 3.9 warns when unset; 1 is what it and the GPU machines do
 
 DEVICE = torch.device("cuda" if CUDA else "cpu")
 

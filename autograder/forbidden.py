@@ -58,23 +58,48 @@ def reachable(fn) -> list[types.FunctionType]:
     return seen
 
 
+def _dotted(node) -> str | None:
+    """`torch.func.grad` for the expression torch.func.grad; None for anything but names and attributes."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        return ".".join([node.id, *reversed(parts)])
+    return None
+
+
 def uses(source: str, names: set[str]) -> list[tuple[str, int]]:
     """(name, line) for every use of a forbidden name in source: a call, attribute or import.
     An entry written ".name" matches only an attribute (`F.name`), so an exercise can refuse
-    torch's function while the learner calls their own function of the same name."""
-    attributes = {n.lstrip(".") for n in names}
-    bare = {n for n in names if not n.startswith(".")}
+    torch's function while the learner calls their own function of the same name. An entry with a
+    dot inside ("torch.func") is a module: refused as an attribute path, an import or a
+    `from torch import func`. "@" refuses the matrix-multiply operator (`a @ b`, `a @= b`), which
+    reaches torch.matmul without naming it."""
+    attributes = {n.lstrip(".") for n in names if "." not in n.lstrip(".")}
+    bare = {n for n in names if not n.startswith(".") and "." not in n and n != "@"}
+    modules = {n for n in names if "." in n.lstrip(".") and not n.startswith(".")}
     found = []
     for node in ast.walk(ast.parse(textwrap.dedent(source))):
+        if "@" in names and isinstance(node, (ast.BinOp, ast.AugAssign)) and isinstance(node.op, ast.MatMult):
+            found.append(("@", node.lineno))
         if isinstance(node, ast.Name) and node.id in bare:
             found.append((node.id, node.lineno))
-        elif isinstance(node, ast.Attribute) and node.attr in attributes:
-            found.append((node.attr, node.lineno))
+        elif isinstance(node, ast.Attribute):
+            path = _dotted(node)
+            if node.attr in attributes:
+                found.append((node.attr, node.lineno))
+            elif path and any(path == m or path.startswith(m + ".") for m in modules):
+                found.append((path, node.lineno))
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            modules = [a.name for a in node.names] + ([node.module] if getattr(node, "module", None) else [])
-            for m in modules:
-                if m.split(".")[0] in bare or m.split(".")[-1] in bare:
+            imported = [a.name for a in node.names]
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported = [node.module] + [f"{node.module}.{a}" for a in imported]
+            for m in imported:
+                if m.split(".")[0] in bare or m.split(".")[-1] in bare or any(
+                        m == mod or m.startswith(mod + ".") for mod in modules):
                     found.append((m, node.lineno))
+                    break
     return found
 
 

@@ -7,9 +7,13 @@ work done in Python (lines run in the learner's own functions; work inside C bui
 counted, so cost rules name the builtins they refuse). Their readings
 are outputs like any other: the grader judges them in its own process.
 """
+import inspect
+import os
 import sys
 import tracemalloc
+import types
 import weakref
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -31,12 +35,75 @@ def tensors(tree):
             yield from tensors(t)
 
 
+@dataclass
+class Launch:
+    """One `kernel[grid](...)` call: which `@triton.jit` function ran (and the module that
+    defines it: a learner's notebook is `__main__`), its grid, its constexprs and its runtime
+    signature; under the interpreter also what its programs did: `loads` and `stores` (tl.load /
+    tl.store calls, summed over programs), `dots` ("fp32 x fp32 tf32": operand types and
+    input_precision of every tl.dot shape seen)."""
+
+    kernel: str
+    module: str
+    grid: tuple
+    constexprs: dict
+    signature: dict
+    fn: object = field(repr=False, default=None)  # the Python function, for compiling it
+    loads: int = 0
+    stores: int = 0
+    dots: set = field(default_factory=set)
+
+    @property
+    def programs(self) -> int:
+        return int(np.prod(self.grid)) if self.grid else 0
+
+
+class OutOfBounds(RuntimeError):
+    """An interpreted tl.load or tl.store touched an address outside every tensor argument: on a
+    GPU that lane reads garbage or faults; the interpreter would silently carry on."""
+
+
+def _extent(t: torch.Tensor) -> tuple[int, int]:
+    """[first byte, one past the last byte) of the elements a view can reach (not its storage)."""
+    if t.numel() == 0:
+        return t.data_ptr(), t.data_ptr()
+    lo = sum((n - 1) * s for n, s in zip(t.shape, t.stride()) if s < 0)
+    hi = sum((n - 1) * s for n, s in zip(t.shape, t.stride()) if s > 0)
+    size = t.element_size()
+    return t.data_ptr() + lo * size, t.data_ptr() + (hi + 1) * size
+
+
+def _tensor_args(bound: dict) -> dict:
+    return {k: v for k, v in bound.items() if isinstance(v, torch.Tensor)}
+
+
+_PRECISION = {"TF32": "tf32", "IEEE": "ieee", "TF32x3": "tf32x3", "BF16x3": "bf16x3", "BF16x6": "bf16x6"}
+
+
 class TritonLaunches:
-    """Counts `kernel[grid](...)` launches (and the kernels' names) while active; `running` is
-    true inside a launch, so that an op recorder can leave the kernel's own work out."""
+    """Records every `kernel[grid](...)` launch while active (`launches`: a list of `Launch`;
+    `count`, `names`). `running` is true inside a launch, so that an op recorder can leave the
+    kernel's own work out. Under Triton's interpreter (no CUDA) it also
+    - refuses out-of-bounds lanes: every enabled lane of a tl.load or tl.store must fall inside a
+      tensor argument's view, else `OutOfBounds` names the kernel, the argument and how far past
+      its end (the interpreter itself checks nothing and reads whatever lies there);
+    - counts each launch's loads and stores, and records its tl.dot precisions (the interpreter
+      computes every dot exactly, whatever `input_precision` says; on a GPU float32 defaults to
+      TF32)."""
 
     def __init__(self):
-        self.count, self.names, self.depth = 0, set(), 0
+        self.launches: list[Launch] = []
+        self.depth = 0
+        self._current: Launch | None = None
+        self._extents: list[tuple[str, int, int]] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.launches)
+
+    @property
+    def names(self) -> set:
+        return {launch.kernel for launch in self.launches}
 
     @property
     def running(self) -> bool:
@@ -48,23 +115,224 @@ class TritonLaunches:
 
         def launching(kernel, grid):
             launcher = original(kernel, grid)
-            watch.names.add(getattr(getattr(kernel, "fn", kernel), "__name__", type(kernel).__name__))
 
             def launch(*args, **kwargs):
-                watch.count += 1
+                record = _describe(kernel, grid, args, kwargs)
+                if watch.depth == 0:
+                    watch.launches.append(record)
+                    watch._current = record
+                    watch._extents = [(k, *_extent(t)) for k, t in _tensor_args(_bind(kernel, args, kwargs)).items()]
                 watch.depth += 1
                 try:
                     return launcher(*args, **kwargs)
                 finally:
                     watch.depth -= 1
+                    if watch.depth == 0:
+                        watch._current = None
             return launch
 
         triton.runtime.jit.KernelInterface.__getitem__ = launching
+        self._patched = []
+        if INTERPRETING:
+            self._patch_interpreter()
         return self
 
     def __exit__(self, *exc) -> None:
         triton.runtime.jit.KernelInterface.__getitem__ = self._original
+        for obj, name, value in reversed(self._patched):
+            setattr(obj, name, value)
 
+    # ---- the interpreter's builder, patched while the watch is active
+    def _patch(self, obj, name, wrapper):
+        self._patched.append((obj, name, getattr(obj, name)))
+        setattr(obj, name, wrapper(getattr(obj, name)))
+
+    def _patch_interpreter(self) -> None:
+        from triton.runtime.interpreter import interpreter_builder as builder
+
+        watch = self
+
+        def loads(original):
+            def masked_load(ptrs, mask, other, *rest):
+                watch._touch("loads", ptrs, mask)
+                return original(ptrs, mask, other, *rest)
+            return masked_load
+
+        def stores(original):
+            def masked_store(ptrs, value, mask, *rest):
+                watch._touch("stores", ptrs, mask)
+                return original(ptrs, value, mask, *rest)
+            return masked_store
+
+        def dots(original):
+            def create_dot(a, b, d, input_precision, *rest):
+                if watch._current is not None:
+                    name = str(input_precision).rsplit(".", 1)[-1]
+                    watch._current.dots.add(f"{a.dtype} x {b.dtype} {_PRECISION.get(name, name.lower())}")
+                return original(a, b, d, input_precision, *rest)
+            return create_dot
+
+        self._patch(builder, "create_masked_load", loads)
+        self._patch(builder, "create_masked_store", stores)
+        self._patch(builder, "create_dot", dots)
+
+    def _touch(self, what: str, ptrs, mask) -> None:
+        launch = self._current
+        if launch is None:
+            return
+        setattr(launch, what, getattr(launch, what) + 1)
+        addr = np.asarray(ptrs.data, dtype=np.uint64)
+        on = np.broadcast_to(np.asarray(mask.data, dtype=bool), addr.shape)
+        addr = addr[on].astype(np.int64)
+        if addr.size == 0:
+            return
+        size = max(1, ptrs.get_element_ty().primitive_bitwidth // 8)
+        inside = np.zeros(addr.shape, dtype=bool)
+        for _, lo, hi in self._extents:
+            inside |= (addr >= lo) & (addr + size <= hi)
+        if inside.all():
+            return
+        first = int(addr[~inside][0])
+        below = [(lo, hi, k) for k, lo, hi in self._extents if lo <= first]
+        if below:
+            lo, hi, name = max(below)
+            where = f"{(first - hi) // size + 1} element(s) past the end of `{name}`"
+        else:
+            where = "before the start of every tensor argument"
+        verb = "loads from" if what == "loads" else "stores to"
+        raise OutOfBounds(
+            f"{launch.kernel} {verb} {int((~inside).sum())} lane(s) outside its tensors, the first {where}: "
+            f"mask every lane whose offset is past the tensor's end (tl.load(..., mask=offs < n, other=...), "
+            f"tl.store(..., mask=...)); on a GPU such a lane reads garbage or faults")
+
+    # ---- what a run records
+    def summary(self) -> dict:
+        """The launches as NumPy arrays, for a run's outputs: `launches` (count), `kernels` (names,
+        in launch order), `kernel_modules`, `grids` (launches x 3), `constexprs` ("NAME=value, ..."
+        per launch), `loads_per_program` and `stores_per_program` (the most over launches, under
+        the interpreter; else -1), `dot_precisions` (every kind of tl.dot seen)."""
+        ls = self.launches
+        per = lambda what: max((getattr(l, what) / max(l.programs, 1) for l in ls), default=0.0)  # noqa: E731,E741
+        return {
+            "launches": np.array(len(ls)),
+            "kernels": np.array([l.kernel for l in ls], dtype=str),  # noqa: E741
+            "kernel_modules": np.array([l.module for l in ls], dtype=str),  # noqa: E741
+            "grids": np.array([list(l.grid) for l in ls], dtype=np.int64).reshape(len(ls), 3),  # noqa: E741
+            "constexprs": np.array([", ".join(f"{k}={v}" for k, v in l.constexprs.items()) for l in ls], dtype=str),  # noqa: E741
+            "loads_per_program": np.array(per("loads") if INTERPRETING else -1.0),
+            "stores_per_program": np.array(per("stores") if INTERPRETING else -1.0),
+            "dot_precisions": np.array(sorted({d for l in ls for d in l.dots}), dtype=str),  # noqa: E741
+            "compile_errors": np.array(compile_errors(ls) if INTERPRETING else [], dtype=str),
+        }
+
+
+INTERPRETING = os.environ.get("TRITON_INTERPRET") == "1"
+
+
+def _kernel_fn(kernel):
+    return getattr(kernel, "fn", kernel)
+
+
+def _bind(kernel, args, kwargs) -> dict:
+    fn = _kernel_fn(kernel)
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return {}
+    bound = dict(zip(params, args))
+    bound.update({k: v for k, v in kwargs.items() if k in params})
+    for name, p in params.items():
+        if name not in bound and p.default is not inspect.Parameter.empty:
+            bound[name] = p.default
+    return bound
+
+
+def _is_constexpr(annotation) -> bool:
+    return annotation is triton.language.constexpr or "constexpr" in str(annotation)
+
+
+def _describe(kernel, grid, args, kwargs) -> Launch:
+    fn = _kernel_fn(kernel)
+    bound = _bind(kernel, args, kwargs)
+    params = inspect.signature(fn).parameters if callable(fn) else {}
+    constexprs = {k: bound[k] for k, p in params.items() if _is_constexpr(p.annotation) and k in bound}
+    signature = {}
+    for k, p in params.items():
+        if k in constexprs or k not in bound:
+            continue
+        try:
+            signature[k] = triton.runtime.jit.mangle_type(bound[k])
+        except Exception:
+            signature[k] = type(bound[k]).__name__
+    try:
+        g = grid(bound) if callable(grid) else grid
+        g = tuple(int(x) for x in (g if isinstance(g, (tuple, list)) else (g,)))
+    except Exception:
+        g = ()
+    g = (g + (1, 1, 1))[:3] if g else (0, 0, 0)
+    return Launch(getattr(fn, "__name__", type(kernel).__name__), getattr(fn, "__module__", "?") or "?",
+                  g, constexprs, signature, fn)
+
+
+
+# ---------------------------------------------------------------- compiling for a GPU, without one
+
+GPU_TARGET = ("cuda", 90, 32)  # sm_90 (H100), warp size 32: the GPU the course's records come from
+_compiled: dict = {}  # (function, signature, constexprs) -> error message or "" (kept for the process)
+
+
+def _as_jit(fn, memo: dict):
+    """A JITFunction for an interpreted kernel's Python function, with every @triton.jit helper it
+    names swapped for a JITFunction too (under TRITON_INTERPRET they are InterpretedFunctions,
+    which the compiler refuses)."""
+    from triton.runtime.interpreter import InterpretedFunction
+
+    if fn in memo:
+        return memo[fn]
+    scope = dict(fn.__globals__)
+    copy = types.FunctionType(fn.__code__, scope, fn.__name__, fn.__defaults__, fn.__closure__)
+    copy.__module__, copy.__qualname__ = fn.__module__, fn.__qualname__
+    copy.__annotations__, copy.__kwdefaults__ = fn.__annotations__, fn.__kwdefaults__
+    memo[fn] = jit = triton.runtime.jit.JITFunction(copy)
+    for name in fn.__code__.co_names:
+        value = scope.get(name)
+        if isinstance(value, InterpretedFunction):
+            scope[name] = _as_jit(value.fn, memo)
+    return jit
+
+
+def compile_for_gpu(fn, signature: dict, constexprs: dict) -> str:
+    """Compile a kernel's Python function to a cubin for sm_90 on this machine (no GPU needed;
+    about 0.1-0.5 s): "" when it compiles, else the compiler's message. The interpreter runs code
+    the compiler rejects (a loop-carried variable that changes type, a Python call it cannot
+    lower), so a kernel graded on a CPU is compiled too."""
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    key = (fn, tuple(signature.items()), tuple((k, repr(v)) for k, v in constexprs.items()))
+    if key not in _compiled:
+        try:
+            jit = _as_jit(fn, {})
+            sig = {**signature, **{k: "constexpr" for k in constexprs}}
+            triton.compile(ASTSource(jit, sig, dict(constexprs)), target=GPUTarget(*GPU_TARGET))
+            _compiled[key] = ""
+        except Exception as e:  # the compiler's own message is what the learner needs
+            text = str(e).strip().splitlines()
+            _compiled[key] = f"{type(e).__name__}: " + " ".join(line.strip() for line in text[-6:])[:600]
+    return _compiled[key]
+
+
+def compile_errors(launches) -> list[str]:
+    """One line for every launched kernel that does not compile for the GPU."""
+    out = []
+    for launch in launches:
+        if not isinstance(launch.fn, types.FunctionType):
+            continue
+        error = compile_for_gpu(launch.fn, launch.signature, launch.constexprs)
+        line = f"{launch.kernel} does not compile for a GPU (sm_90): {error}"
+        if error and line not in out:
+            out.append(line)
+    return out
 
 _FACTORIES = {"empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided", "zeros", "zeros_like",
               "new_zeros", "ones", "ones_like", "new_ones", "full", "full_like", "new_full", "scalar_tensor"}
@@ -78,16 +346,35 @@ def _storage(t: torch.Tensor):
         return None, 0
 
 
+_EMPTIES = {"empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided"}
+
+
+def poison(t: torch.Tensor) -> None:
+    """Fill a fresh allocation with what no right answer holds: NaN for floats, the smallest value
+    for integers, True for booleans. An output from torch.empty can already hold the right values
+    (the allocator hands back the memory of a tensor just freed), so a kernel that never writes
+    its output could pass; under this it fails every time."""
+    if t.is_floating_point() or t.is_complex():
+        t.fill_(float("nan"))
+    elif t.dtype == torch.bool:
+        t.fill_(True)
+    else:
+        t.fill_(torch.iinfo(t.dtype).min)
+
+
 class OpWatch(TorchDispatchMode):
     """The torch ops a call runs outside its Triton kernel launches: a subclass says what to record
-    of each in `on_op(name, func, args, kwargs, out)`. `launches` counts the Triton launches. The
-    first op under a dispatch mode imports parts of torch (tens of MB); `__enter__` runs it
-    unrecorded, so no measure charges it to the learner."""
+    of each in `on_op(name, func, args, kwargs, out)`. `triton` is the launch recorder
+    (`TritonLaunches`), `launches` its count. With `poison=True` every tensor the call gets from an
+    `empty*` factory is filled with NaN (see `poison`). The first op under a dispatch mode imports
+    parts of torch (tens of MB); `__enter__` runs it unrecorded, so no measure charges it to the
+    learner."""
 
-    def __init__(self):
+    def __init__(self, poison: bool = False):
         super().__init__()
-        self._triton = TritonLaunches()
+        self.triton = self._triton = TritonLaunches()
         self._warming = False
+        self._poison = poison
 
     def on_op(self, name: str, func, args, kwargs, out) -> None:
         raise NotImplementedError
@@ -95,7 +382,10 @@ class OpWatch(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         if not (self._triton.running or self._warming):
-            self.on_op(func.overloadpacket.__name__, func, args, kwargs or {}, out)
+            name = func.overloadpacket.__name__
+            if self._poison and name in _EMPTIES and isinstance(out, torch.Tensor):
+                poison(out)
+            self.on_op(name, func, args, kwargs or {}, out)
         return out
 
     @property
@@ -115,6 +405,37 @@ class OpWatch(TorchDispatchMode):
     def __exit__(self, *exc):
         self._triton.__exit__(*exc)
         return super().__exit__(*exc)
+
+
+# What the host side of a Triton exercise may do: allocate, view, copy, read sizes, launch.
+HOST_MAY = _EMPTIES | {"zeros", "zeros_like", "new_zeros", "ones", "ones_like", "new_ones", "full",
+                       "full_like", "new_full", "scalar_tensor", "detach", "alias", "lift_fresh", "clone",
+                       "copy_", "_to_copy", "contiguous", "fill_", "zero_", "_local_scalar_dense", "item",
+                       "sym_size", "sym_stride", "sym_numel", "is_nonzero", "set_", "resize_", "_unsafe_view",
+                       "arange", "lift_fresh_copy"}
+
+
+class HostOps(OpWatch):
+    """The host side of a Triton exercise: which torch ops computed anything outside the kernel
+    launches (`host_ops`: names of every op that is not a view, an allocation or a copy, with the
+    most elements it wrote), every fresh `empty*` poisoned, and the launches (`triton`).
+    `summary()` is both, as a run's outputs."""
+
+    def __init__(self, poison: bool = True, may: frozenset = frozenset()):
+        super().__init__(poison=poison)
+        self.may = HOST_MAY | set(may)
+        self.ops: dict[str, int] = {}
+
+    def on_op(self, name, func, args, kwargs, out):
+        if func.is_view or name in self.may:
+            return
+        written = max([t.numel() for t in tensors(out)] + [0])
+        self.ops[name] = max(self.ops.get(name, 0), written)
+
+    def summary(self) -> dict:
+        ops = sorted(self.ops)
+        return {**self._triton.summary(), "host_ops": np.array(ops, dtype=str),
+                "host_op_elements": np.array([self.ops[k] for k in ops], dtype=np.int64)}
 
 
 class OpRecorder(OpWatch):
