@@ -63,7 +63,12 @@ def outcome(r: Row) -> str:
 
 
 def write_report(rows: list[Row], path: Path) -> None:
-    """A stacked bar per graded cell: how many learners got full marks, 0 points, or no grade."""
+    """One panel per chapter (two columns of panels once there are more than three chapters), a
+    stacked bar per graded cell: how many learners got full marks, 0 points, or no grade. Each
+    row of panels is as tall as its longest chapter needs, and the legend (with the title) sits in one
+    line above the first row, so a class graded on ten chapters reads as a page, not a 50-row column."""
+    import math
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -73,20 +78,37 @@ def write_report(rows: list[Row], path: Path) -> None:
     counts = {k: Counter() for k in keys}
     for r in rows:
         counts[(r.chapter, r.grade_id)][outcome(r)] += 1
-    fig, ax = plt.subplots(figsize=(8, 0.6 * len(keys) + 1.5))
-    labels = [f"{c} / {g}" for c, g in keys]
-    left = [0] * len(keys)
-    for kind, color in OUTCOMES.items():
-        widths = [counts[k][kind] for k in keys]
-        ax.barh(labels, widths, left=left, color=color, label=kind)
-        left = [a + b for a, b in zip(left, widths)]
-    ax.invert_yaxis()
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.set_xlabel("learners")
-    ax.set_title("How the class did, per exercise")
-    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.08), ncol=3, fontsize=8, frameon=False)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120, bbox_inches="tight")  # the canvas grows to hold the legend and long labels
+    chapters = list(dict.fromkeys(c for c, _ in keys)) or ["(no submissions)"]
+    ncols = 1 if len(chapters) <= 3 else 2
+    nrows = math.ceil(len(chapters) / ncols)
+    cells = {c: [g for k, g in keys if k == c] for c in chapters}
+    heights = [max(len(cells[c]) for c in chapters[i * ncols:(i + 1) * ncols]) or 1 for i in range(nrows)]
+    fig, axes = plt.subplots(nrows, ncols, figsize=(7.5 * ncols, 0.42 * sum(heights) + 0.9 * nrows + 0.8),
+                             gridspec_kw={"height_ratios": [h + 1.2 for h in heights]}, squeeze=False,
+                             layout="constrained")
+    most = max([sum(c.values()) for c in counts.values()] + [1])
+    for i, ax in enumerate(axes.flat):
+        if i >= len(chapters):
+            ax.set_visible(False)
+            continue
+        chapter = chapters[i]
+        labels = cells[chapter]
+        left = [0] * len(labels)
+        for kind, color in OUTCOMES.items():
+            widths = [counts[(chapter, g)][kind] for g in labels]
+            ax.barh(labels, widths, left=left, color=color, label=kind, height=0.7)
+            left = [a + b for a, b in zip(left, widths)]
+        ax.set_ylim(len(labels) - 0.5, -0.5)
+        ax.set_xlim(0, most)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_title(chapter, loc="left", fontsize=10)
+        ax.tick_params(labelsize=8)
+        if i // ncols == nrows - 1 or i + ncols >= len(chapters):
+            ax.set_xlabel("learners")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in OUTCOMES.values()]
+    fig.legend(handles, list(OUTCOMES), loc="outside upper center", ncol=len(OUTCOMES), fontsize=8, frameon=False,
+               title="How the class did, per exercise (learners per outcome)", title_fontsize=10)
+    fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
