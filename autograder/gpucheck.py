@@ -15,7 +15,9 @@ For every chapter of _toc.yml (or each --chapter):
 It imports only torch, triton, numpy, pyyaml and the standard library, because the lent GPU
 machine has no nbgrader, jupytext or jupyter. Without CUDA it refuses (exit 2), except with
 `--cpu-smoke`: the same plan at CPU sizes in Triton's interpreter with a one-shot timer, writing
-nothing, so that the script itself is tested on every CI run.
+nothing, so that the script itself is tested on every CI run; there every kernel that ran (the
+solutions' and the references') is also compiled for sm_90 (`watch.compile_errors`), so a kernel
+the GPU compiler would reject fails CI although no GPU is there.
 """
 import importlib.util
 import json
@@ -102,7 +104,7 @@ def check_chapter(slug: str, cuda: bool, folder: Path, seed: int = 0) -> Result:
 
     result, started = Result(slug), time.time()
     module = chapters.reference(slug)
-    from autograder.watch import TritonLaunches
+    from autograder.watch import INTERPRETING, TritonLaunches, compile_errors
 
     with TritonLaunches() as log:
         limit = None if cuda else SMOKE_CASES
@@ -120,6 +122,8 @@ def check_chapter(slug: str, cuda: bool, folder: Path, seed: int = 0) -> Result:
                 result.failures.append(f"{what}: {type(e).__name__}: {e}")
                 traceback.print_exc()
     result.kernels = log.names
+    if INTERPRETING:  # no GPU: still prove every kernel that ran (solutions and references) compiles for one
+        result.failures += compile_errors(log.launches)
     if figures and hasattr(module, "targets"):
         try:
             result.targets = module.targets(figures)

@@ -301,6 +301,29 @@ def _as_jit(fn, memo: dict):
     return jit
 
 
+class _LibraryAsJit:
+    """While active, triton.language's own @jit functions (tl.sum, tl.max, tl.cdiv, ...), which
+    under TRITON_INTERPRET are InterpretedFunctions in their modules, are JITFunctions again, so
+    that a kernel calling them can be compiled; restored on exit."""
+
+    def __enter__(self):
+        from triton.runtime.interpreter import InterpretedFunction
+
+        self.swapped = []
+        for name, module in list(sys.modules.items()):
+            if module is None or not name.startswith("triton.language"):
+                continue
+            for attr, value in list(vars(module).items()):
+                if isinstance(value, InterpretedFunction):
+                    self.swapped.append((module, attr, value))
+                    setattr(module, attr, triton.runtime.jit.JITFunction(value.fn))
+        return self
+
+    def __exit__(self, *exc):
+        for module, attr, value in self.swapped:
+            setattr(module, attr, value)
+
+
 def compile_for_gpu(fn, signature: dict, constexprs: dict) -> str:
     """Compile a kernel's Python function to a cubin for sm_90 on this machine (no GPU needed;
     about 0.1-0.5 s): "" when it compiles, else the compiler's message. The interpreter runs code
@@ -312,13 +335,14 @@ def compile_for_gpu(fn, signature: dict, constexprs: dict) -> str:
     key = (fn, tuple(signature.items()), tuple((k, repr(v)) for k, v in constexprs.items()))
     if key not in _compiled:
         try:
-            jit = _as_jit(fn, {})
-            sig = {**signature, **{k: "constexpr" for k in constexprs}}
-            triton.compile(ASTSource(jit, sig, dict(constexprs)), target=GPUTarget(*GPU_TARGET))
+            with _LibraryAsJit():
+                jit = _as_jit(fn, {})
+                sig = {**signature, **{k: "constexpr" for k in constexprs}}
+                triton.compile(ASTSource(jit, sig, dict(constexprs)), target=GPUTarget(*GPU_TARGET))
             _compiled[key] = ""
         except Exception as e:  # the compiler's own message is what the learner needs
-            text = str(e).strip().splitlines()
-            _compiled[key] = f"{type(e).__name__}: " + " ".join(line.strip() for line in text[-6:])[:600]
+            text = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
+            _compiled[key] = f"{type(e).__name__}: " + " | ".join(text[-4:])[:600]
     return _compiled[key]
 
 
