@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 MATHJAX := book/_mathjax/es5/tex-chtml.js
 MATHJAX_VERSION := 3.2.2
 
-.PHONY: book screenshots test lab release grade bench bench-grade gpu-check sysdeps clean
+.PHONY: book publish progress screenshots test lab release grade bench bench-grade gpu-check sysdeps clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH (or make PYTHON=...)"; exit 1; }
@@ -24,6 +24,15 @@ book: $(STAMP) $(MATHJAX)
 	$(VENV)/bin/jupyter-book build book --config _config.yml --toc "$(CURDIR)/_toc.yml" \
 		--path-output . -W --keep-going
 	@echo "open _build/html/index.html"
+
+# The learner's edition in _build/learner/: site/ (the book as deployed) and course/ (the tree a learner
+# clones and the launch buttons open: no solutions/, no autograder/reference/, no tests/).
+publish: book
+	$(PY) -m autograder publish --out _build/learner
+
+# A learner's standing: the visible checks of every notebook in my-exercises/ (or DIR=...), one table.
+progress: $(STAMP)
+	$(PY) -m autograder progress $(or $(DIR),my-exercises)
 
 # Every page of the book at desktop (1280 px) and phone (390 px) widths, in _build/screenshots/;
 # fails if a page scrolls sideways on a phone. The test runs `make book` first (a no-op when fresh).

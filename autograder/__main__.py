@@ -141,6 +141,23 @@ def cmd_lab(args) -> int:
     return lab.main(args.out, args.dir, args.port, args.token or secrets.token_hex(16), extra)
 
 
+def cmd_publish(args) -> int:
+    from autograder import publish
+
+    out = Path(args.out)
+    paths = [publish.write_course(out / "course")] if args.course_only else publish.publish(out)
+    for path in paths:
+        files = [p for p in path.rglob("*") if p.is_file()]
+        print(f"wrote {path}: {len(files)} files, {sum(p.stat().st_size for p in files) / 2**20:.1f} MiB")
+    return 0
+
+
+def cmd_progress(args) -> int:
+    from autograder import progress
+
+    return progress.main(Path(args.dir), Path(args.json) if args.json else None)
+
+
 def cmd_bench_grade(args) -> int:
     from autograder.bench import bench_grade
 
@@ -196,6 +213,15 @@ def main(argv=None) -> int:
     bg.add_argument("--workers", type=int, default=2)
     bg.add_argument("--no-ray", action="store_true", help="skip the measurement through --ray on a two-node local cluster")
     bg.set_defaults(fn=cmd_bench_grade)
+    pb = sub.add_parser("publish", help="the learner's edition: OUT/site (the book as deployed) and OUT/course "
+                        "(the learner's tree: no solutions, no references)")
+    pb.add_argument("--out", default="_build/learner")
+    pb.add_argument("--course-only", action="store_true", help="write OUT/course only (needs no built book)")
+    pb.set_defaults(fn=cmd_publish)
+    pr = sub.add_parser("progress", help="a learner's standing: every exercise notebook's visible checks, one table")
+    pr.add_argument("dir", nargs="?", default="my-exercises", help="the learner's notebooks (default my-exercises/)")
+    pr.add_argument("--json", help="also write the table's rows to this file")
+    pr.set_defaults(fn=cmd_progress)
     args = p.parse_args(argv)
     try:
         return args.fn(args)

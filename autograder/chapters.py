@@ -60,6 +60,14 @@ def exercise(slug: str, name: str):
     return _named(reference(slug).EXERCISES, slug, name)
 
 
+def course_package() -> str:
+    """What pip installs to get the learner's edition of the course's package outside the course's
+    tree (Colab, a bare Jupyter): the repository and branch of _config.yml, the one place they are
+    set (the branch is the learner's edition that `make publish` writes and CI deploys)."""
+    repo = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
+    return f"git+{repo['url'].rstrip('/')}@{repo.get('branch', 'main')}"
+
+
 def book(slug: str) -> Path:
     return ROOT / "book" / f"{slug}.md"
 

@@ -52,8 +52,36 @@ def chapter_of(nb) -> str | None:
     return found.get("chapter") if isinstance(found, dict) else None
 
 
+SETUP_ID = "setup"
+
+
+def setup_cell() -> nbformat.NotebookNode:
+    """The first code cell of every exercise notebook, the same in every chapter: outside the
+    course's tree (Colab, a bare Jupyter) it installs the learner's edition of the course's package
+    (chapters.course_package(), or $COURSE_PACKAGE) without its dependencies, which such a
+    Jupyter already has (torch, triton); then autograder.device picks CUDA when there is one."""
+    source = f"""# Set-up, the same in every chapter. Outside the course's own tree (on Colab, say), this
+# installs the course's package first: {chapters.course_package()}
+import importlib.util, os, subprocess, sys
+
+if importlib.util.find_spec("autograder") is None:
+    package = os.environ.get("COURSE_PACKAGE", "{chapters.course_package()}")
+    print("installing the course's package from", package)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", package],
+                   check=True)
+    importlib.invalidate_caches()
+import autograder.device
+
+print("running on", autograder.device.describe())"""
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["nbgrader"] = {"grade": False, "grade_id": SETUP_ID, "locked": True, "schema_version": 3,
+                                 "solution": False}
+    return cell
+
+
 def source_notebook(slug: str) -> nbformat.NotebookNode:
-    """solutions/<slug>.md as an nbgrader source notebook: checked, every cell identified."""
+    """solutions/<slug>.md as an nbgrader source notebook: checked, every cell identified, and the
+    set-up cell (setup_cell) first."""
     path = chapters.source(slug)
     nb = jupytext.read(path)
     for k, cell in enumerate(nb.cells):
@@ -63,6 +91,9 @@ def source_notebook(slug: str) -> nbformat.NotebookNode:
                 "schema_version": 3, "solution": False,
             }
         cell["id"] = grade_id(cell)  # deterministic cell ids: releases are reproducible
+    first = next((k for k, c in enumerate(nb.cells) if c.cell_type == "code"), len(nb.cells))
+    nb.cells.insert(first, setup_cell())
+    nb.cells[first]["id"] = SETUP_ID
     nb.metadata[CHAPTER_KEY] = {"chapter": slug}  # how a file from an LMS download names its chapter
     check_source(slug, nb, path)
     return nb

@@ -99,6 +99,80 @@ def measure(slug: str, html_dir: Path = HTML) -> list[Row]:
     return rows
 
 
+TEXT = {".html", ".md", ".ipynb", ".py", ".txt", ".json", ".js", ".yml", ".yaml", ".toml", ".cfg", ".ini", ".csv", ""}
+
+
+def file_tokens(path: Path) -> list[list[str]]:
+    """The tokens of a served file, in blocks: an HTML page's text with its tags dropped (a
+    highlighted listing is split by <span> tags), a notebook's cell sources and text outputs one
+    block each, any other text file whole. Binary files (images, fonts) have none."""
+    if path.suffix.lower() not in TEXT:
+        return []
+    try:
+        text = path.read_text()
+    except (UnicodeDecodeError, OSError):
+        return []
+    if path.suffix == ".html":
+        return [tokens(html.unescape(re.sub(r"<[^>]+>", " ", b))) for b in _PRE.findall(text)] + [
+            tokens(html.unescape(re.sub(r"<[^>]+>", "", text)))]
+    if path.suffix == ".ipynb":
+        import json
+
+        try:
+            nb = json.loads(text)
+        except ValueError:
+            return [tokens(text)]
+        blocks = []
+        for cell in nb.get("cells", []):
+            blocks.append(tokens("".join(cell.get("source", ""))))
+            for out in cell.get("outputs", []):
+                blocks.append(tokens("".join(out.get("text", "")) + "".join(out.get("data", {}).get("text/plain", ""))))
+        return blocks
+    return [tokens(text)]
+
+
+@dataclass(frozen=True)
+class TreeRow:
+    slug: str
+    exercise: str
+    tokens: int
+    share: float  # the largest share found in one file
+    where: str  # that file, relative to the tree
+
+
+def measure_tree(root: Path, slugs=None) -> list[TreeRow]:
+    """For every exercise, the largest share of its solution's tokens that one file under `root`
+    holds in runs of RUN or more: the overlap rule applied to everything a site or a learner's
+    tree serves (pages, their sources, downloads, notebooks, code)."""
+    files = [p for p in sorted(root.rglob("*")) if p.is_file()]
+    grams: dict[tuple, set[str]] = {}
+    for path in files:
+        rel = str(path.relative_to(root))
+        for block in file_tokens(path):
+            for i in range(len(block) - RUN + 1):
+                grams.setdefault(tuple(block[i:i + RUN]), set()).add(rel)
+    rows = []
+    for slug in slugs or chapters.slugs():
+        for name, code in solutions(slug).items():
+            sol = tokens(strip_comments(code))
+            covered: dict[str, list[bool]] = {}
+            for i in range(len(sol) - RUN + 1):
+                for rel in grams.get(tuple(sol[i:i + RUN]), ()):
+                    covered.setdefault(rel, [False] * len(sol))[i:i + RUN] = [True] * RUN
+            best = max(covered.items(), key=lambda kv: sum(kv[1]), default=("-", []))
+            share = sum(best[1]) / len(sol) if sol else 0.0
+            rows.append(TreeRow(slug, name, len(sol), share, best[0] if share else "-"))
+    return rows
+
+
+def tree_table(rows: list[TreeRow]) -> str:
+    lines = [f"{'chapter':<20} {'exercise':<28} {'tokens':>6} {'served':>7}  file"]
+    for r in rows:
+        flag = "  over the limit" if r.share > LIMIT else ""
+        lines.append(f"{r.slug:<20} {r.exercise:<28} {r.tokens:>6} {r.share:>7.0%}  {r.where}{flag}")
+    return "\n".join(lines)
+
+
 def table(rows: list[Row]) -> str:
     lines = [f"{'chapter':<20} {'exercise':<28} {'tokens':>6} {'on page':>8}"]
     for r in rows:
@@ -108,6 +182,10 @@ def table(rows: list[Row]) -> str:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--tree"]:  # python -m autograder.overlap --tree DIR: every file under DIR
+        rows = measure_tree(Path(argv[1]))
+        print(tree_table(rows))
+        return 1 if any(r.share > LIMIT for r in rows) else 0
     slugs = [chapters.check(s) for s in argv] or chapters.slugs()
     rows = [r for slug in slugs for r in measure(slug)]
     print(table(rows))

@@ -369,7 +369,7 @@ def test_chapter_offers_its_exercise_notebook(browser, site, name):
     org_repo = urlparse(repo).path.strip("/")
     branch = config["repository"].get("branch", "main")
     services = {k: v.rstrip("/") for k, v in (config.get("launch_buttons") or {}).items()
-                if k in ("binderhub_url", "jupyterhub_url") and v}
+                if k in ("binderhub_url", "jupyterhub_url", "colab_url") and v}
     assert services, "_config.yml's launch_buttons must set binderhub_url or jupyterhub_url"
     with offline_context(browser, site, viewport=DESKTOP, accept_downloads=True) as ctx:
         page = ctx.new_page()
@@ -392,7 +392,7 @@ def test_chapter_offers_its_exercise_notebook(browser, site, name):
         launch = {a.inner_text().strip(): a.get_attribute("href") for a in box.locator("a").all()}
         rocket = [a.get_attribute("href") for a in page.locator(".dropdown-launch-buttons a").all()]
     for key, service in services.items():
-        name_ = {"binderhub_url": "Binder", "jupyterhub_url": "JupyterHub"}[key]
+        name_ = {"binderhub_url": "Binder", "jupyterhub_url": "JupyterHub", "colab_url": "Colab"}[key]
         url = launch.get(f"Launch on {name_}")
         assert url, f"{name}.html offers no 'Launch on {name_}' for its exercises though _config.yml sets {key}"
         assert url.startswith(service) and f"exercises/{slug}.ipynb" in url and branch in url, (
@@ -400,6 +400,11 @@ def test_chapter_offers_its_exercise_notebook(browser, site, name):
         assert org_repo in unquote(url), f"'Launch on {name_}' goes to {url}, not to the repository {repo}"
         assert any(h.startswith(service) and org_repo in unquote(h) for h in rocket), (
             f"the page's launch menu has no {name_} button for {repo}: {rocket}")
+        assert all(branch in h for h in rocket if h.startswith(service)), (
+            f"the launch menu opens another branch than the learner's edition ({branch}): {rocket}")
+    assert branch != "main", "launch buttons must open the learner's edition (make publish), not the instructor's main"
+    assert not [h for h in rocket if "colab" in h and not h.endswith(".ipynb")], (
+        f"a Colab button opens a page's .md, which Colab cannot read: {rocket}")
 
 
 # ---------------------------------------------------------------------------------------------

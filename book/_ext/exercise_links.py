@@ -5,7 +5,9 @@ A page `NN-slug` whose `exercises/NN-slug.ipynb` exists gets:
 - at the top of its "Exercises" section (or at the end of the page), a box with a download link
   and a launch link for each launch service set in `_config.yml` (`launch_buttons`), pointing at
   the exercise notebook in the repository set there (`repository: url`), the one place it is set;
-- the same download in the page's download menu.
+- its exercises numbered per chapter, as in the notebook (`number_per_chapter`);
+- the same download in the page's download menu, which offers no page source (the site serves no
+  `_sources/`: a page's source holds its hidden cells in full).
 
 A chapter page with no exercise notebook is a warning (the book builds with -W): run
 `make release`.
@@ -58,6 +60,8 @@ def launch_links(app, slug: str) -> list[tuple[str, str]]:
         github = urlparse(repo_url).netloc == "github.com"
         base = f"{hub}/v2/gh/{org_repo}/{branch}" if github else f"{hub}/v2/git/{quote(repo_url, safe='')}/{branch}"
         links.append(("Binder", f"{base}?urlpath={ui}/{path}"))
+    if buttons.get("colab_url") and urlparse(repo_url).netloc == "github.com":
+        links.append(("Colab", f"{buttons['colab_url'].rstrip('/')}/github/{org_repo}/blob/{branch}/{path}"))
     if buttons.get("jupyterhub_url"):
         hub = buttons["jupyterhub_url"].rstrip("/")
         query = urlencode({"repo": repo_url, "urlpath": f"{ui}/{repo}/{path}", "branch": branch}, safe="/")
@@ -93,7 +97,16 @@ def add_box(app, doctree, docname):
 
 
 def add_download_button(app, pagename, templatename, context, doctree):
+    for group in context.get("header_buttons", []):  # the page's own source is not served (html_copy_source)
+        if group.get("label") == "download-buttons":
+            group["buttons"] = [b for b in group["buttons"] if "_sources" not in str(b.get("url", ""))]
     slug = _chapter(app, pagename) if doctree is not None else None
+    for group in context.get("header_buttons", []):  # Colab opens notebooks only: the exercises, not a page's .md
+        if group.get("label") == "launch-buttons":
+            group["buttons"] = [b for b in group["buttons"] if b.get("text") != "Colab"]
+            group["buttons"] += [{"type": "link", "text": "Colab (exercises)", "tooltip": "Open the exercise notebook on Colab",
+                                  "icon": "_static/images/logo_colab.png", "url": url}
+                                 for name, url in (launch_links(app, slug) if slug else []) if name == "Colab"]
     if slug is None:
         return
     for group in context.get("header_buttons", []):
@@ -103,6 +116,16 @@ def add_download_button(app, pagename, templatename, context, doctree):
                 "icon": "fas fa-pen-to-square", "tooltip": "Download the exercise notebook",
                 "label": "download-exercises-button",
             })
+
+
+def number_per_chapter(app, doctree, docname):
+    """Exercises are numbered per chapter, as the exercise notebook numbers them ("Exercise 1" on
+    chapter 05's page is the notebook's Exercise 1), not across the book: sphinx-exercise reads
+    the numbers Sphinx assigned (env.toc_fignumbers), so they are renumbered in page order."""
+    numbers = app.env.toc_fignumbers.get(docname, {}).get("exercise")
+    if numbers:
+        for k, key in enumerate(sorted(numbers, key=numbers.get), 1):
+            numbers[key] = (k,)
 
 
 def copy_notebooks(app, exception):
@@ -121,6 +144,7 @@ def setup(app):
     # where the notebooks are, relative to the book's source folder, and in the repository
     app.add_config_value("exercise_notebooks", "../exercises", "env")
     app.add_config_value("exercise_repo_path", "exercises", "env")
+    app.connect("doctree-resolved", number_per_chapter, priority=100)  # before sphinx-exercise writes them
     app.connect("doctree-resolved", add_box)
     app.connect("html-page-context", add_download_button, priority=502)  # after the theme's buttons
     app.connect("build-finished", copy_notebooks)
