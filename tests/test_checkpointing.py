@@ -2,6 +2,7 @@
 agrees with plain autograd, the peak model predicts the measured peak to the byte, the dynamic
 programme is the brute-force optimum, and every check fails when it should, without showing the
 expected values."""
+import itertools
 import math
 import re
 
@@ -328,7 +329,66 @@ def _no_params(fn, *args):
     return _NoParams.apply(fn, *args)
 
 
+class _RewindsRng(_NoRng):
+    """Restores the forward's RNG state for the recompute, but not inside fork_rng: the caller's
+    stream is rewound to where the forward pass began."""
+
+    @staticmethod
+    def forward(ctx, fn, *args):
+        ctx.state = torch.get_rng_state()
+        return _NoRng.forward(ctx, fn, *args)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        torch.set_rng_state(ctx.state)
+        return _NoRng.backward(ctx, grad_out)
+
+
+class _CtxAttributes(_NoRng):
+    """Keeps the inputs as ctx attributes: nothing goes through save_for_backward."""
+
+    @staticmethod
+    def forward(ctx, fn, *args):
+        ctx.fn, ctx.inputs = fn, [a.detach() for a in args]
+        return fn(*args)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        inputs = [a.detach().requires_grad_(a.requires_grad) for a in ctx.inputs]
+        with torch.enable_grad():
+            out = ctx.fn(*inputs)
+        torch.autograd.backward(out, grad_out)
+        return (None, *(a.grad if a.requires_grad else None for a in inputs))
+
+
+class _CtxCopies(_NoRng):
+    """Saves the inputs, and keeps copies of them in a dict on ctx as well."""
+
+    @staticmethod
+    def forward(ctx, fn, *args):
+        ctx.spare = {"copies": [(a.clone(),) for a in args]}
+        return _NoRng.forward(ctx, fn, *args)
+
+
+class _GraphOnCtx(_NoRng):
+    """Builds the forward's graph under save_on_cpu (hooks of its own, which the measure's never
+    see) and keeps it on ctx, in a closure."""
+
+    @staticmethod
+    def forward(ctx, fn, *args):
+        ctx.save_for_backward(*args)
+        leaves = [a.detach().requires_grad_(a.requires_grad) for a in args]
+        with torch.enable_grad(), torch.autograd.graph.save_on_cpu():
+            out = fn(*leaves)
+        ctx.fn = lambda *a, kept=(out.grad_fn,): fn(*a)  # the graph, alive through its last node
+        return out.detach()
+
+
 @pytest.mark.parametrize("fn,kind,message", [
+    (_RewindsRng.apply, "", "torch.random.fork_rng"),
+    (_CtxAttributes.apply, "", "were not saved with ctx.save_for_backward"),
+    (_CtxCopies.apply, "", "kept as ctx attributes"),
+    (_GraphOnCtx.apply, "", "autograd history"),
     (_no_rng, "dropout", "restore the RNG state"),
     (_plain, "", "fn ran 1 times in all"),
     (_three_times, "", "fn ran 2 times during the forward pass"),
@@ -345,7 +405,50 @@ def _seq_skips_tail(layers, x, segments):
         raise ValueError
     size = len(layers) // segments
     for t in range(segments):
-        x = C.checkpoint(lambda h, s=layers[t * size:(t + 1) * size]: C.run_layers(s, h), x)
+        x = checkpoint(lambda h, s=layers[t * size:(t + 1) * size]: C.run_layers(s, h), x)  # noqa: F821  (injected)
+    return x
+
+
+def _seq_by_bounds(bounds):
+    """A checkpoint_sequential that cuts the chain where bounds(n, segments) says, one checkpoint
+    call per (start, stop)."""
+    def run(layers, x, segments):
+        if not 1 <= segments <= len(layers):
+            raise ValueError
+        for a, b in bounds(len(layers), segments):
+            x = checkpoint(lambda h, s=layers[a:b]: C.run_layers(s, h), x)  # noqa: F821  (injected)
+        return x
+    return run
+
+
+def _sqrt_bounds(n, segments):
+    return C.equal_segments(n, max(1, round(math.sqrt(n))))
+
+
+def _remainder_last(n, segments):
+    size = n // segments
+    return [(t * size, n if t == segments - 1 else (t + 1) * size) for t in range(segments)]
+
+
+def _seq_late_binding(layers, x, segments):
+    """The hint's mistake: every segment's function reads the loop's last slice when it recomputes."""
+    if not 1 <= segments <= len(layers):
+        raise ValueError
+    bounds = C.equal_segments(len(layers), segments)
+    for a, b in bounds:
+        x = checkpoint(lambda h: C.run_layers(layers[a:b], h), x)  # noqa: F821, B023
+    return x
+
+
+def _seq_numpy(layers, x, segments):
+    x.detach().numpy().copy()  # a copy "for later": bytes no saved-tensor hook sees
+    return _seq_clamps(layers, x, segments)
+
+
+def _seq_own_checkpoint(layers, x, segments):
+    """Right segments, but through C.checkpoint directly instead of the name `checkpoint`."""
+    for a, b in C.equal_segments(len(layers), segments):
+        x = C.checkpoint(lambda h, s=layers[a:b]: C.run_layers(s, h), x)
     return x
 
 
@@ -356,7 +459,10 @@ def _seq_plain(layers, x, segments):
 
 
 def _seq_clamps(layers, x, segments):
-    return C.checkpoint_sequential(layers, x, min(max(segments, 1), len(layers)))
+    segments = min(max(segments, 1), len(layers))
+    for a, b in C.equal_segments(len(layers), segments):
+        x = checkpoint(lambda h, s=layers[a:b]: C.run_layers(s, h), x)  # noqa: F821  (injected)
+    return x
 
 
 def _seq_uses_global_checkpoint(layers, x, segments):
@@ -371,6 +477,11 @@ def _seq_uses_global_checkpoint(layers, x, segments):
     (_seq_skips_tail, "not divisible", "every layer must run"),
     (_seq_plain, "30%", "autograd held up to"),
     (_seq_clamps, "raise", "should raise ValueError"),
+    (_seq_by_bounds(_sqrt_bounds), "segments = 1", "checkpoint 2 times for segments = 1"),
+    (_seq_late_binding, "", "grad"),
+    (_seq_by_bounds(_remainder_last), "not divisible", "the first r segments hold q + 1"),
+    (_seq_own_checkpoint, "", "outside every checkpoint call"),
+    (_seq_numpy, "", "NumPy is refused"),
 ])
 def test_checkpoint_sequential_checks_fail_with_a_lesson(fn, kind, message):
     case, text, _ = _first_failure("checkpoint_sequential", fn)
@@ -454,7 +565,11 @@ def _plan_cubic(act):
     (_plan_no_raise, "raise", "should raise ValueError"),
     (_plan_cubic, "random sizes", "Python lines"),
 ])
-def test_min_peak_plan_checks_fail_with_a_lesson(fn, kind, message):
+def test_min_peak_plan_checks_fail_with_a_lesson(fn, kind, message, monkeypatch):
+    # these variants call the reference module (C.plan_peak, ...) to test the other checks: let them
+    import autograder.cases.checkpointing as cases
+
+    monkeypatch.setattr(cases, "plain_python_refusal", lambda fn: "")
     case, text, want = _first_failure("min_peak_plan", fn)
     assert case is not None and kind in case.kind and message in text, (case and case.kind, text)
     if "peak" in want and int(want["peak"]) > 9:
@@ -504,3 +619,76 @@ def test_bench_runs_on_the_cpu():
     assert n == 3 and all(len(rows[k]) == n for k in ("saved_peak_bytes", "step_seconds"))
     assert rows["saved_peak_bytes"][0] > rows["saved_peak_bytes"][2] > 0
     assert re.search(r"\d+ blocks", rows["config"])
+
+
+def _plan_cubic_sums(act):
+    """The right recurrence, each span summed by sum() over a slice: O(n) work in C per pair."""
+    n = len(act)
+    a = [0, *act, 0]
+    best, nxt = [0] * (n + 2), [n + 1] * (n + 2)
+    for i in range(n, -1, -1):
+        top = None
+        for j in range(i + 1, n + 2):
+            cost = max(sum(a[i + 1 : j + 1]), a[j] + best[j])
+            if top is None or cost < top:
+                top, nxt[i] = cost, j
+        best[i] = top
+    return best[0], []
+
+
+def _plan_sums_a_generator(act):
+    return sum(v for v in act), []
+
+
+def _plan_accumulates(act):
+    return list(itertools.accumulate(act))[-1], []
+
+
+_total = sum
+
+
+def _plan_alias(act):
+    return _total(act), []
+
+
+def _plan_private(act):
+    return act._items[0], []
+
+
+def _plan_tensor(act):
+    return int(_TENSOR.new_tensor(list(act)).cumsum(0)[-1]), []
+
+
+_TENSOR = torch.zeros(1)
+
+
+@pytest.mark.parametrize("fn,message", [
+    (_plan_cubic_sums, "slices a sequence"),
+    (_plan_sums_a_generator, "uses `sum`"),
+    (_plan_accumulates, "uses the module `itertools`"),
+    (_plan_alias, "uses `_total`"),
+    (_plan_private, "reads the attribute `_items`"),
+    (_plan_tensor, "uses `_TENSOR`"),
+    (C.min_peak_plan, ""),
+])
+def test_min_peak_plan_is_plain_python(fn, message):
+    import autograder.cases.checkpointing as cases
+
+    refusal = cases.plain_python_refusal(fn)
+    assert (message in refusal) if message else refusal == "", refusal
+
+
+def test_cubic_sums_lose_the_exercise_with_a_lesson():
+    case, text, _ = _first_failure("min_peak_plan", _plan_cubic_sums)
+    assert case is not None and "no sum, no slicing" in text and "section 6" in text, text
+
+
+def test_reads_of_act_bytes_count_as_work():
+    def rereads(act):  # plain Python, O(n^2) lines, but reads all of act_bytes for every pair
+        n, top = len(act), 0
+        for i in range(n):
+            for j in range(i, n):
+                top = max(top, max(act))
+        return top, []
+    got = C.EXERCISES["min_peak_plan"].run(rereads, Case("n = 100", (np.ones(100, dtype=np.int64),)))
+    assert int(got["lines"]) <= C.work_budget(100) < int(got["work"]) and int(got["reads"]) >= 100 * 100 * 50

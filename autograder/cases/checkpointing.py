@@ -8,7 +8,12 @@ on the CPU as on a GPU). The book and the checks both measure with it. Work is m
 Python lines (`_count_lines`), which is why these exercises refuse NumPy: bytes held in NumPy
 arrays and work done inside NumPy calls are invisible to both measures.
 """
+import ast
+import functools
+import inspect
 import math
+import textwrap
+import types
 
 import numpy as np
 import torch
@@ -18,7 +23,7 @@ import torch.utils.checkpoint
 
 from autograder.device import DEVICE
 from autograder.exercise import Case, NO_NUMPY, Task, to_numpy
-from autograder.watch import count_lines as _count_lines
+from autograder.watch import ReadCounter, count_lines as _count_lines
 
 
 class _Held:
@@ -179,6 +184,113 @@ def _grads(inputs, params) -> dict:
     return out
 
 
+def _caller_draws() -> None:
+    """The caller's own use of the random stream between the forward and the backward pass (the
+    next layer's dropout, say): what a checkpoint must not rewind."""
+    torch.rand(16, device=DEVICE)
+
+
+def _rng_state() -> dict:
+    """The caller's random-number state: the CPU's, and the grading GPU's when there is one."""
+    out = {"rng_after": to_numpy(torch.get_rng_state())}
+    if DEVICE.type == "cuda":
+        out["rng_after_cuda"] = to_numpy(torch.cuda.get_rng_state(DEVICE))
+    return out
+
+
+def _function_nodes(out) -> list:
+    """The nodes of torch.autograd.Function subclasses (their ctx objects) in out's graph."""
+    todo, seen, found = [getattr(out, "grad_fn", None)], [], []
+    while todo and len(seen) < 10_000:
+        node = todo.pop()
+        if node is None or any(node is s for s in seen):
+            continue
+        seen.append(node)
+        if isinstance(node, torch.autograd.function.BackwardCFunction):
+            found.append(node)
+        todo.extend(nxt for nxt, _ in getattr(node, "next_functions", ()))
+    return found
+
+
+def _held_by(root, limit: int = 100_000):
+    """(tensors, histories): every tensor reachable from root's attributes (through lists, tuples,
+    sets, dicts, objects' __dict__ and slots, functions' closures and defaults, partials and bound
+    methods; not through modules, classes or a function's globals), and how many of the things
+    reached carry an autograd history (a tensor with a grad_fn, or a graph node itself)."""
+    todo, seen, found, histories = [root], set(), [], 0
+    while todo and len(seen) < limit:
+        obj = todo.pop()
+        if id(obj) in seen or isinstance(obj, (type, types.ModuleType, str, bytes, int, float, bool)) or obj is None:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, torch.Tensor):
+            found.append(obj)
+            histories += obj.grad_fn is not None
+            continue
+        if obj is not root and isinstance(obj, torch.autograd.graph.Node):
+            histories += 1
+            continue
+        if isinstance(obj, dict):
+            todo.extend(obj.keys())
+            todo.extend(obj.values())
+        elif isinstance(obj, (list, tuple, set, frozenset)):
+            todo.extend(obj)
+        elif isinstance(obj, types.FunctionType):
+            todo.extend(c.cell_contents for c in obj.__closure__ or () if _filled(c))
+            todo.extend(obj.__defaults__ or ())
+            todo.extend((obj.__kwdefaults__ or {}).values())
+        elif isinstance(obj, functools.partial):
+            todo.extend((obj.func, obj.args, obj.keywords))
+        elif isinstance(obj, types.MethodType):
+            todo.extend((obj.__self__, obj.__func__))
+        else:
+            todo.extend(getattr(obj, "__dict__", {}).values())
+            for klass in type(obj).__mro__:
+                for slot in getattr(klass, "__slots__", ()):
+                    if isinstance(slot, str) and hasattr(obj, slot):
+                        todo.append(getattr(obj, slot))
+    return found, histories
+
+
+def _filled(cell) -> bool:
+    try:
+        cell.cell_contents
+        return True
+    except ValueError:  # an empty cell
+        return False
+
+
+def _rng_states() -> list[torch.Tensor]:
+    """Every random-number state there is now (the CPU's and each GPU's): what a checkpoint stashes."""
+    states = [torch.get_rng_state()]
+    if torch.cuda.is_available():
+        states += torch.cuda.get_rng_state_all()
+    return states
+
+
+def _is_state(t: torch.Tensor, states) -> bool:
+    return t.dtype == torch.uint8 and any(
+        t.device == s.device and t.shape == s.shape and torch.equal(t, s) for s in states)
+
+
+def _forward_holdings(out, log: "SavedBytes", params, states) -> dict:
+    """What the call holds for its backward pass once its forward pass is over: the distinct
+    storages autograd still holds (save_for_backward) together with every tensor the Function
+    nodes keep as ctx attributes, parameters and copies of the random-number states the call
+    began with (`states`) left out; and how many autograd histories those attributes keep alive."""
+    skip = {_storage_key(p) for p in params}
+    held = {key: entry[1] for key, entry in log._held.items()}
+    histories = 0
+    for node in _function_nodes(out):
+        tensors, h = _held_by(node)
+        histories += h
+        for t in tensors:
+            key = _storage_key(t)
+            if key not in skip and not _is_state(t, states):
+                held[key] = t.untyped_storage().nbytes()
+    return {"forward_held_bytes": np.array(sum(held.values())), "ctx_histories": np.array(histories)}
+
+
 def _run_checkpoint(fn, case: Case):
     f, inputs, params, g, seed = _ckpt_problem(case)
     calls = [0]
@@ -189,12 +301,17 @@ def _run_checkpoint(fn, case: Case):
 
     log = SavedBytes(exclude=params)
     torch.manual_seed(seed)
+    states = _rng_states()
     with log:
         out = fn(counted, *inputs)
         forward_peak, forward_calls = log.peak, calls[0]
+        holdings = _forward_holdings(out, log, params, states)
+        inputs_saved = sum(_storage_key(x) in log._held for x in inputs)  # through save_for_backward
+        _caller_draws()
         (out * g).sum().backward()
     return {"out": to_numpy(out), **_grads(inputs, params), "fn_calls": np.array(calls[0]),
-            "fn_calls_forward": np.array(forward_calls), "forward_saved_bytes": np.array(forward_peak)}
+            "fn_calls_forward": np.array(forward_calls), "forward_saved_bytes": np.array(forward_peak),
+            **holdings, "inputs_saved": np.array(inputs_saved), "inputs": np.array(len(inputs)), **_rng_state()}
 
 
 def _input_bytes(case: Case) -> int:
@@ -246,7 +363,22 @@ def _seq_problem(case: Case):
 BAD_SEGMENTS = (0, -1, "n + 1")
 
 
+def _own_numpy(fn) -> str:
+    """NumPy in checkpoint_sequential's own source (not in exercise 1's checkpoint, which it reaches
+    but which exercise 1 grades): '' or the first use."""
+    from autograder.forbidden import uses
+
+    try:
+        found = uses(inspect.getsource(fn), set(NO_NUMPY))
+    except (OSError, TypeError):
+        return ""
+    return f"{fn.__name__} uses `{found[0][0]}` (line {found[0][1]} of its definition)" if found else ""
+
+
 def _run_sequential(fn, case: Case):
+    refused = _own_numpy(fn)
+    if refused:
+        return {"refused": np.array(refused)}
     layers, x, g, segments, params = _seq_problem(case)
     if "raise" in case.kind:
         raised = []
@@ -259,22 +391,68 @@ def _run_sequential(fn, case: Case):
                 raised.append(type(e).__name__)
         return {"raised": np.array(raised)}
     # Grade this exercise alone: the learner's function runs with torch's own (reentrant)
-    # checkpoint in place of the one from exercise 1, so a mistake there is not counted twice.
+    # checkpoint in place of the one from exercise 1, so a mistake there is not counted twice;
+    # that checkpoint records which layers each of its calls runs.
     namespace = getattr(fn, "__globals__", {})
     before = namespace.get("checkpoint", _MISSING)
-    namespace["checkpoint"] = _library_checkpoint
+    segments_log = _Segments(layers)
+    namespace["checkpoint"] = segments_log.checkpoint
     log = SavedBytes(exclude=params)
     try:
         with log:
             out = fn(layers, x, segments)
+            segments_log.backward = True
             (out * g).sum().backward()
     finally:
+        segments_log.close()
         if before is _MISSING:
             namespace.pop("checkpoint", None)
         else:
             namespace["checkpoint"] = before
     return {"out": to_numpy(out), "grad_x": to_numpy(x.grad), **_grads([], params),
-            "peak_saved_bytes": np.array(log.peak)}
+            "peak_saved_bytes": np.array(log.peak), **segments_log.summary()}
+
+
+class _Segments:
+    """The `checkpoint` an exercise-2 run is graded with (torch's reentrant one), recording which
+    call ran which layers: every layer run, in order, as (checkpoint call, layer), the call being
+    -1 when the layer ran inside none; separately for the forward pass and for the backward
+    pass's recomputation. A layer run is seen by a hook on its first module, so it is recorded
+    however the layer is called."""
+
+    def __init__(self, layers):
+        self.calls, self.current, self.backward = 0, -1, False
+        self.runs = {False: [], True: []}
+        self.handles = [self._first(layer).register_forward_pre_hook(self._hook(i)) for i, layer in enumerate(layers)]
+
+    @staticmethod
+    def _first(layer):
+        return layer[0] if isinstance(layer, nn.Sequential) and len(layer) else layer
+
+    def _hook(self, i):
+        def hook(module, args):
+            self.runs[self.backward].append((self.current, i))
+        return hook
+
+    def checkpoint(self, fn, *args):
+        call = self.calls
+        self.calls += 1
+
+        def segment(*inputs):
+            outer, self.current = self.current, call
+            try:
+                return fn(*inputs)
+            finally:
+                self.current = outer
+        return _library_checkpoint(segment, *args)
+
+    def close(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+
+    def summary(self) -> dict:
+        runs = lambda phase: np.array(self.runs[phase], dtype=np.int64).reshape(-1, 2)  # noqa: E731
+        return {"checkpoint_calls": np.array(self.calls), "forward_runs": runs(False), "backward_runs": runs(True)}
 
 
 _MISSING = object()
@@ -305,39 +483,114 @@ def _plan_cases(rng: np.random.Generator) -> list[Case]:
 
 
 def work_budget(n: int) -> int:
-    """Python lines a quadratic programme may run for n layers: 10 n^2 + 10^4, several times what
-    a plain double loop needs (about 1.5 n^2), far below what a cubic or exponential one runs at
-    n = 500."""
+    """Work a quadratic programme may do for n layers, counted as Python lines run plus elements
+    read from act_bytes: 10 n^2 + 10^4, several times what a plain double loop needs (about
+    1.5 n^2), far below what a cubic or exponential one does at n = 500."""
     return 10 * n * n + 10_000
+
+
+# What min_peak_plan may call: the builtins that do O(1) work per call, or whose per-element work
+# runs through the learner's own Python (a generator, a key function), where the line count sees
+# it. Anything else (sum, sorted, map, slice, a module: math.fsum, itertools.accumulate,
+# functools.reduce, torch) can add up a span in one call, O(n) work that no line count sees.
+PLAIN_BUILTINS = frozenset({
+    "len", "range", "int", "float", "bool", "str", "min", "max", "abs", "divmod", "enumerate", "zip",
+    "reversed", "list", "tuple", "dict", "set", "isinstance", "iter", "next", "any", "all", "print",
+    "ValueError", "TypeError", "IndexError", "Exception", "None", "True", "False"})
+
+
+def _plain_value(obj, depth: int = 0) -> bool:
+    """Data that carries no methods beyond a list's: numbers, strings, None, and containers of them."""
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return True
+    if isinstance(obj, (list, tuple, set, frozenset)) and depth < 3 and len(obj) <= 10_000:
+        return all(_plain_value(v, depth + 1) for v in obj)
+    if isinstance(obj, dict) and depth < 3 and len(obj) <= 10_000:
+        return all(_plain_value(k, depth + 1) and _plain_value(v, depth + 1) for k, v in obj.items())
+    return False
+
+
+def _code_names(code: types.CodeType):
+    yield from code.co_names
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from _code_names(const)
+
+
+def plain_python_refusal(fn) -> str:
+    """'' when fn and every function of its module it reaches use only plain Python (the builtins in
+    PLAIN_BUILTINS, their own functions and classes, numbers and lists, no slicing, no dunder or
+    private attribute); else what the first offence is."""
+    import builtins
+
+    from autograder.forbidden import reachable
+
+    module = getattr(fn, "__module__", None)
+    for f in reachable(fn):
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(f)))
+        except (OSError, TypeError, SyntaxError):
+            return f"cannot read the source of {f.__name__}; define it in the notebook"
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Slice):
+                return f"{f.__name__} slices a sequence (line {node.lineno} of its definition)"
+        for name in dict.fromkeys(_code_names(f.__code__)):
+            if name.startswith("_") and name not in f.__globals__:
+                return f"{f.__name__} reads the attribute `{name}`"
+            if name in f.__globals__:
+                obj = f.__globals__[name]
+            elif hasattr(builtins, name):
+                obj = getattr(builtins, name)
+            else:
+                continue  # an attribute of a value (`plan.append`)
+            mine = getattr(obj, "__module__", None) == module and isinstance(obj, (type, types.FunctionType))
+            allowed = any(obj is getattr(builtins, b, object()) for b in PLAIN_BUILTINS)
+            if not (mine or allowed or _plain_value(obj)):
+                kind = "the module " if isinstance(obj, types.ModuleType) else ""
+                return f"{f.__name__} uses {kind}`{name}`"
+    return ""
 
 
 def _run_plan(fn, case: Case):
     act = [int(v) for v in case.args[0]]
+    refusal = {"refused": np.array(plain_python_refusal(fn))}
+    sizes = ReadCounter(act)  # counts the elements the learner reads
     if "raise" in case.kind:
         try:
-            return {"raised": np.array(f"returned {fn(act)!r}"[:200])}
+            return {"raised": np.array(f"returned {fn(sizes)!r}"[:200]), **refusal}
         except Exception as e:
-            return {"raised": np.array(type(e).__name__)}
-    result, lines = _count_lines(fn, (list(act),), work_budget(len(act)))
+            return {"raised": np.array(type(e).__name__), **refusal}
+    result, lines = _count_lines(fn, (sizes,), work_budget(len(act)))
+    work = {"work": np.array(lines + sizes.reads), "lines": np.array(lines), "reads": np.array(sizes.reads),
+            "stopped": np.array(result is None), **refusal}
     if result is None:
-        return {"work": np.array(lines)}
+        return work
     peak, plan = result
     return {"peak": np.array(int(peak), dtype=np.int64), "plan": np.array([int(k) for k in plan], dtype=np.int64),
-            "work": np.array(lines)}
+            **work}
 
 
 LEAVES_TORCH = ("NumPy is refused here: the saved bytes and the work are measured on torch tensors and Python "
                 "lines, and NumPy would hide both.")
 
+# Ways around the saved-bytes measure: other saved-tensor hooks (save_on_cpu pushes its own, and
+# the innermost hooks are the ones autograd calls), and the module that holds them.
+HIDES_SAVED = frozenset({"saved_tensors_hooks", "save_on_cpu", "disable_saved_tensors_hooks",
+                         "_push_saved_tensors_default_hooks", "torch.autograd.graph"})
+
 TASKS = {
     "checkpoint": Task(
         "checkpoint", _ckpt_cases, _run_checkpoint,
-        forbidden=frozenset({"checkpoint", "saved_tensors_hooks", *NO_NUMPY}),
+        forbidden=frozenset({"checkpoint", *HIDES_SAVED, *NO_NUMPY}),
         why="write the recomputation yourself, on your own torch.autograd.Function, not with "
-            "torch.utils.checkpoint or saved-tensor hooks. " + LEAVES_TORCH,
+            "torch.utils.checkpoint or saved-tensor hooks (save_on_cpu is one: it hides what autograd "
+            "saves from the measure). " + LEAVES_TORCH,
     ),
     "checkpoint_sequential": Task(
         "checkpoint_sequential", _seq_cases, _run_sequential,
+        # Only these: the check reads every function the learner's reaches, exercise 1's checkpoint
+        # too, and exercise 1's refusals must not cost exercise 2 (it is graded with torch's checkpoint,
+        # and its layers are recorded one by one, which no hook can hide).
         forbidden=frozenset({"checkpoint_sequential", "utils"}),
         why="cut the layers into segments yourself and run each through your `checkpoint`.",
     ),

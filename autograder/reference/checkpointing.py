@@ -28,6 +28,8 @@ from autograder.cases.checkpointing import (
     _input_bytes,
     _seq_problem,
     BAD_SEGMENTS,
+    _caller_draws,
+    _rng_state,
     work_budget,
     _count_lines,  # noqa: F401  (re-exported for the tests)
 )
@@ -217,8 +219,12 @@ def _ref_checkpoint(case: Case):
     f, inputs, params, g, seed = _ckpt_problem(case)
     torch.manual_seed(seed)
     out = f(*inputs)
+    _caller_draws()  # the caller draws between the passes, as the graded run does
     (out * g).sum().backward()
-    return {"out": to_numpy(out), **_grads(inputs, params)}
+    return {"out": to_numpy(out), **_grads(inputs, params), **_rng_state()}
+
+
+RNG_KEYS = ("rng_after", "rng_after_cuda")
 
 
 def _check_checkpoint(case: Case, got, want):
@@ -237,6 +243,24 @@ def _check_checkpoint(case: Case, got, want):
             f"autograd held {saved} bytes during the forward pass, more than the {allowed} bytes of the "
             "inputs: run fn without building a graph (Function.forward already runs under no_grad; do not "
             "re-enable grad there) and save only the inputs")
+    held = int(got.get("forward_held_bytes", -1))
+    if not 0 <= held <= allowed:
+        raise AssertionError(
+            f"when the forward pass was over, your checkpoint held {held} bytes of tensors for the backward "
+            f"pass (saved with save_for_backward or kept as ctx attributes), more than the {allowed} bytes of "
+            "the inputs: keep the inputs and nothing else (section 4, Algorithm 1, line 2)")
+    if int(got.get("ctx_histories", 1)):
+        raise AssertionError(
+            "ctx keeps a tensor with an autograd history (or a graph node): a graph built in the forward "
+            "pass and kept for later holds every tensor it saved; keep only the inputs and rebuild the "
+            "graph in the backward pass (section 4, Algorithm 1, lines 2 and 7)")
+    saved_inputs, inputs = int(got.get("inputs_saved", 0)), int(got.get("inputs", 0))
+    if saved_inputs != inputs:
+        raise AssertionError(
+            f"{inputs - saved_inputs} of the {inputs} inputs were not saved with ctx.save_for_backward (kept as "
+            "ctx attributes, or copied): save the inputs themselves with save_for_backward, which is what lets "
+            "autograd refuse a backward pass after someone modified them in place (section 4, Algorithm 1, "
+            "line 2)")
     if int(got.get("params_with_grad", 0)) != int(want["params_with_grad"]):
         raise AssertionError(
             "the parameters fn closes over got no gradient: backpropagate through the recomputed output "
@@ -245,7 +269,7 @@ def _check_checkpoint(case: Case, got, want):
     hint = (" (fn draws random numbers: restore the RNG state saved in the forward pass before recomputing, "
             "so dropout draws the same mask)") if "dropout" in case.kind else ""
     for key, w in want.items():
-        if key == "params_with_grad":
+        if key == "params_with_grad" or key in RNG_KEYS:
             continue
         if key not in got:
             raise AssertionError(f"produced no {key!r}: every input that requires grad must get a gradient")
@@ -253,6 +277,13 @@ def _check_checkpoint(case: Case, got, want):
             compare(got[key], w, key)
         except AssertionError as e:
             raise AssertionError(f"{e}{hint}") from None
+    for key in RNG_KEYS:
+        if key in want and not np.array_equal(got.get(key, np.zeros(0)), want[key]):
+            raise AssertionError(
+                "after the backward pass the caller's random-number stream is not where it is without "
+                "checkpointing (the caller drew numbers of its own between the two passes): restore the saved "
+                "state inside torch.random.fork_rng(devices=...), which puts the caller's state back once the "
+                "recomputation is done (section 4, 'Random numbers: dropout')")
 
 
 # ---------------------------------------------------------------- cases: checkpoint_sequential
@@ -271,6 +302,9 @@ def _ref_sequential(case: Case):
 
 
 def _check_sequential(case: Case, got, want):
+    if str(got.get("refused", "")):
+        raise AssertionError(f"{got['refused']}: NumPy is refused here, since bytes kept in NumPy arrays are "
+                             "invisible to the saved-bytes measure")
     if "raise" in case.kind:
         if "error" in got:
             raise AssertionError(f"raises {got['error']}")
@@ -303,6 +337,41 @@ def _check_sequential(case: Case, got, want):
     if "30%" in case.kind and peak > 0.3 * int(want["plain_peak"]):
         raise AssertionError(f"autograd held up to {peak} bytes, more than 30% of what the same stack holds "
                              "without checkpointing")
+    _check_segments(got, n, segments)
+
+
+def _check_segments(got, n: int, segments: int) -> None:
+    """One checkpoint call per segment, the segments split as Algorithm 2 splits them, every layer
+    inside one, and each segment's recomputation running the layers its forward ran."""
+    forward = np.asarray(got.get("forward_runs", np.zeros((0, 2)))).reshape(-1, 2)
+    backward = np.asarray(got.get("backward_runs", np.zeros((0, 2)))).reshape(-1, 2)
+    calls = int(got.get("checkpoint_calls", -1))
+    outside = int((forward[:, 0] < 0).sum())
+    if outside:
+        raise AssertionError(
+            f"{outside} layer runs of the forward pass happened outside every checkpoint call: run each layer "
+            "inside its segment's checkpoint, called by the name `checkpoint` (section 4, Algorithm 2)")
+    if calls != segments:
+        raise AssertionError(
+            f"called checkpoint {calls} times for segments = {segments}: make exactly one checkpoint call per "
+            "segment, as many as the argument asks for (section 4, Algorithm 2)")
+    order = forward[:, 1].tolist()
+    if order != list(range(n)) or (np.diff(forward[:, 0]) < 0).any():
+        raise AssertionError("the layers did not run once each, in order, one segment after the other, in the "
+                             "forward pass (section 4, Algorithm 2)")
+    sizes = [int((forward[:, 0] == t).sum()) for t in range(segments)]
+    if sizes != [stop - start for start, stop in equal_segments(n, segments)]:
+        raise AssertionError(
+            f"{n} layers in {segments} segments: yours hold {', '.join(map(str, sizes))} layers; with q = n div "
+            "segments and r = n mod segments, the first r segments hold q + 1 layers and the rest q "
+            "(10 layers in 3 segments: 4, 3, 3), section 4, Algorithm 2, line 2")
+    for t in range(segments):
+        ran = forward[forward[:, 0] == t, 1].tolist()
+        if backward[backward[:, 0] == t, 1].tolist() != ran:
+            raise AssertionError(
+                f"segment {t} recomputed other layers in the backward pass than it ran in the forward pass: "
+                "bind each segment's layers when you create its function (a default argument or "
+                "functools.partial), see the hint")
 
 
 # ---------------------------------------------------------------- cases: min_peak_plan
@@ -320,17 +389,27 @@ def _check_plan(case: Case, got, want):
     if "error" in got:
         raise AssertionError(f"raises {got['error']}")
     if "raise" in case.kind:
+        if str(got.get("refused", "")):
+            raise AssertionError(f"{got['refused']}: min_peak_plan is plain Python, no sum, no slicing, no module "
+                                 "(section 6)")
         if str(got.get("raised")) != "ValueError":
             raise AssertionError(f"should raise ValueError; got: {got.get('raised')}")
         return
+    refused = str(got.get("refused", ""))
+    if refused:
+        raise AssertionError(
+            f"{refused}: min_peak_plan is plain Python (ints, lists, loops, the builtins len, range, int, min, "
+            "max and a few more; no sum, no slicing, no module), because one call of sum or a slice does O(n) "
+            "work that the line count cannot see; with prefix sums every span is one subtraction (section 6)")
     act = [int(v) for v in case.args[0]]
     n = len(act)
     work = int(got.get("work", 0))
-    if work > work_budget(n):
+    if bool(got.get("stopped", False)) or work > work_budget(n):
         raise AssertionError(
-            f"stopped after {work_budget(n)} Python lines (10 n^2 + 10^4 for n = {n}): a dynamic programme over "
-            "(kept layer, next kept layer) pairs does O(n^2) work; do not enumerate plans or recompute span "
-            "sums in a Python loop")
+            f"ran past the work budget of 10 n^2 + 10^4 Python lines plus elements read from act_bytes "
+            f"(n = {n}): a dynamic programme over (kept layer, next kept layer) pairs does O(1) work per pair; "
+            "do not enumerate plans, recompute span sums in a loop, or read act_bytes again for every pair "
+            "(section 6)")
     if "peak" not in got or "plan" not in got:
         raise AssertionError("returned no (peak, plan) pair")
     plan = [int(k) for k in np.asarray(got["plan"]).ravel()]

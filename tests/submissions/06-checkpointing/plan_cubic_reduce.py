@@ -1,0 +1,31 @@
+# cell: min_peak_plan
+# breaks: test_min_peak_plan
+# The cubic programme again, with no slice and no sum: each span is added up by
+# functools.reduce over itertools.islice, in C, one call per pair of layers. Any call that adds
+# up a span at once is the same O(n) work hidden from the line count.
+import functools
+import itertools
+import operator
+
+
+def min_peak_plan(act_bytes: list[int]) -> tuple[int, list[int]]:
+    n = len(act_bytes)
+    if n == 0:
+        raise ValueError("act_bytes is empty")
+    a = [0, *(int(v) for v in act_bytes), 0]
+    if min(a) < 0:
+        raise ValueError("sizes must be non-negative")
+    best, nxt = [0] * (n + 2), [n + 1] * (n + 2)
+    for i in range(n, -1, -1):
+        top = None
+        for j in range(i + 1, n + 2):
+            span = functools.reduce(operator.add, itertools.islice(a, i + 1, j + 1), 0)
+            cost = max(span, a[j] + best[j])
+            if top is None or cost < top:
+                top, nxt[i] = cost, j
+        best[i] = top
+    plan, j = [], nxt[0]
+    while j <= n:
+        plan.append(j - 1)
+        j = nxt[j]
+    return best[0], plan
