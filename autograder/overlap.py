@@ -140,11 +140,16 @@ class TreeRow:
     where: str  # that file, relative to the tree
 
 
+VENDORED = ("_static/es5/", "_static/scripts/", "_static/vendor/", "_static/locales/")  # npm/theme bundles, as shipped
+
+
 def measure_tree(root: Path, slugs=None) -> list[TreeRow]:
     """For every exercise, the largest share of its solution's tokens that one file under `root`
     holds in runs of RUN or more: the overlap rule applied to everything a site or a learner's
-    tree serves (pages, their sources, downloads, notebooks, code)."""
-    files = [p for p in sorted(root.rglob("*")) if p.is_file()]
+    tree serves (pages, their sources, downloads, notebooks, code; not the theme's and MathJax's
+    bundled scripts, which are the packages' own files)."""
+    files = [p for p in sorted(root.rglob("*")) if p.is_file()
+             and not str(p.relative_to(root)).startswith(VENDORED)]
     grams: dict[tuple, set[str]] = {}
     for path in files:
         rel = str(path.relative_to(root))

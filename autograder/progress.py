@@ -73,9 +73,9 @@ def check_notebook(path: Path) -> list[Line]:
 
 
 def table(lines: list[Line]) -> str:
-    rows = [f"{'chapter':<20} {'exercise':<30} {'points':>6}  state"]
+    rows = [f"{'notebook':<28} {'chapter':<20} {'exercise':<30} {'points':>6}  state"]
     for ln in lines:
-        rows.append(f"{ln.chapter:<20} {ln.exercise:<30} {ln.points:>6g}  {ln.state}"
+        rows.append(f"{ln.notebook:<28} {ln.chapter:<20} {ln.exercise:<30} {ln.points:>6g}  {ln.state}"
                     + (f": {ln.message}" if ln.message else ""))
     got = sum(ln.points for ln in lines if ln.state == "passed")
     total = sum(ln.points for ln in lines)

@@ -118,7 +118,7 @@ def test_setup_cell_names_the_learners_branch():
 def test_page_and_notebook_number_exercises_alike(published):
     for slug in chapters.slugs():
         page = (published / "site" / f"{slug}.html").read_text()
-        on_page = [int(n) for n in re.findall(r'<p class="admonition-title">\s*Exercise (\d+)', page)]
+        on_page = [int(n) for n in re.findall(r'caption-number">Exercise (\d+)', page)]
         in_notebook = [int(n) for n in re.findall(r"^## Exercise (\d+)", chapters.source(slug).read_text(), re.M)]
         assert on_page == in_notebook == list(range(1, len(in_notebook) + 1)), (
             f"{slug}: the page numbers its exercises {on_page}, the notebook {in_notebook}: number them per chapter, alike")
