@@ -111,10 +111,15 @@ def test_cases_are_deterministic_per_seed(name):
 
 
 class _MHA(T.FastMultiHeadAttention):
-    """The fast layer with the exercise's forward(x, mask) signature."""
+    """The fast layer's projections with the exercise's forward(x, mask), attending through the global
+    name `scaled_dot_product_attention`, as the solution does (the grader puts a correct one there
+    while it grades)."""
 
     def forward(self, x, mask=None):
-        return super().forward(x, mask)
+        B, L, d = x.shape
+        q, k, v = (t.view(B, L, self.n_heads, -1).transpose(1, 2) for t in self.in_proj(x).split(d, dim=-1))
+        out, _ = scaled_dot_product_attention(q, k, v, mask)  # noqa: F821  (B, H, L, d/H)
+        return self.out_proj(out.transpose(1, 2).reshape(B, L, d))
 
 
 CORRECT = {
@@ -177,21 +182,28 @@ def _attn_no_scale(q, k, v, mask=None):
     return T.attention_torch(q * math.sqrt(q.shape[-1]), k, v, mask)
 
 
+def _hand_softmax(s, dim):
+    """Softmax written out (torch's is refused in the exercise): the row max shift, exp, sum, divide;
+    a row of -inf gives NaN, as torch's does."""
+    e = torch.exp(s - s.amax(dim, keepdim=True))
+    return e / e.sum(dim, keepdim=True)
+
+
 def _attn_mask_after(q, k, v, mask=None):
-    w = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-1)
+    w = _hand_softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-1)
     w = w if mask is None else w * mask
     return w @ v, w
 
 
 def _attn_masks_with_minus_big(q, k, v, mask=None):
     s = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
-    w = torch.softmax(s if mask is None else s.masked_fill(~mask, -1e9), dim=-1)
+    w = _hand_softmax(s if mask is None else s.masked_fill(~mask, -1e9), dim=-1)
     return w @ v, w
 
 
 def _attn_nan_rows(q, k, v, mask=None):
     s = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
-    w = torch.softmax(s if mask is None else s.masked_fill(~mask, float("-inf")), dim=-1)
+    w = _hand_softmax(s if mask is None else s.masked_fill(~mask, float("-inf")), dim=-1)
     return w @ v, w
 
 
@@ -204,7 +216,7 @@ def _attn_overflow(q, k, v, mask=None):
 
 def _attn_softmax_over_queries(q, k, v, mask=None):
     s = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
-    w = torch.softmax(s, dim=-2)
+    w = _hand_softmax(s, dim=-2)
     return w @ v, w
 
 
@@ -228,7 +240,7 @@ class _MHAHeadsWrong(_MHA):
     def forward(self, x, mask=None):
         B, L, d = x.shape
         q, k, v = (t.reshape(B, self.n_heads, L, d // self.n_heads) for t in self.in_proj(x).split(d, dim=-1))
-        return self.out_proj(F.scaled_dot_product_attention(q, k, v, attn_mask=mask).reshape(B, L, d))
+        return self.out_proj(scaled_dot_product_attention(q, k, v, mask)[0].reshape(B, L, d))  # noqa: F821
 
 
 class _MHAIgnoresMask(_MHA):
@@ -322,6 +334,144 @@ class _MHAWithTorchLayer(nn.Module):
     ("MultiHeadAttention", _MHAWithTorchLayer, "MultiheadAttention"),
 ])
 def test_forbidden_names_are_refused(name, fn, word):
+    ex = T.EXERCISES[name]
+    with pytest.raises(AssertionError, match=f"uses `{word}`"):
+        forbidden.check(fn, ex.forbidden, ex.why)
+
+
+# ---------------------------------------------------------------- the technique, not only the output
+
+def _attn_additive_mask(q, k, v, mask=None):
+    """Right forward values; NaN dq and dk on fully masked rows (where's discarded 0/0 reaches the scores)."""
+    s = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        s = s + torch.zeros_like(s).masked_fill(~mask, float("-inf"))
+    top = s.amax(-1, keepdim=True)
+    e = torch.exp(s - torch.where(torch.isinf(top), torch.zeros_like(top), top))
+    z = e.sum(-1, keepdim=True)
+    w = torch.where(z > 0, e / z, torch.zeros_like(e))
+    return w @ v, w
+
+
+def _attn_detached_weights(q, k, v, mask=None):
+    out, w = T.attention_torch(q, k, v, mask)
+    return w.detach() @ v, w.detach()
+
+
+def _masked(q, k, mask):
+    s = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    return s if mask is None else s.masked_fill(~mask, float("-inf"))
+
+
+def _attn_library(q, k, v, mask=None):
+    w = torch.nan_to_num(torch.softmax(_masked(q, k, mask), dim=-1), nan=0.0)
+    return w @ v, w
+
+
+def _attn_logsumexp_by_getattr(q, k, v, mask=None):
+    s = _masked(q, k, mask)
+    lse = getattr(torch, "log" + "sumexp")(s, dim=-1, keepdim=True)
+    w = torch.exp(s - torch.where(torch.isinf(lse), torch.zeros_like(lse), lse))
+    return w @ v, w
+
+
+def _attn_softmin(q, k, v, mask=None):
+    w = torch.nan_to_num(getattr(F, "soft" + "min")(-_masked(q, k, mask), dim=-1), nan=0.0)
+    return w @ v, w
+
+
+def _attn_aten(q, k, v, mask=None):
+    w = torch.nan_to_num(torch.ops.aten._softmax(_masked(q, k, mask), -1, False), nan=0.0)
+    return w @ v, w
+
+
+@pytest.mark.parametrize("fn,kind,message", [
+    (_attn_additive_mask, "every key masked", "dq (the gradient with respect to q) holds NaN or inf on the rows"),
+    (_attn_detached_weights, "2-D", "the forward values are right but this gradient is not".capitalize()),
+    (_attn_library, "2-D", "ran torch's _softmax, softmax"),
+    (_attn_logsumexp_by_getattr, "2-D", "ran torch's logsumexp"),
+    (_attn_softmin, "2-D", "ran torch's _softmax, softmin"),
+    (_attn_aten, "2-D", "ran torch's _softmax"),
+])
+def test_attention_grads_and_library_calls_are_checked(fn, kind, message):
+    failure = _grade("scaled_dot_product_attention", fn)
+    assert failure is not None and kind in failure and message in failure, failure
+
+
+def test_attention_reference_gradients_pass_gradcheck_with_an_empty_row():
+    gen = torch.Generator().manual_seed(3)
+    q, k, v = (torch.randn(2, 4, 3, generator=gen, dtype=f64, requires_grad=True) for _ in range(3))
+    mask = torch.rand(2, 4, 4, generator=gen) < 0.5
+    mask[..., 0], mask[1, 2] = True, False  # row (1, 2) has no allowed key
+    assert torch.autograd.gradcheck(lambda q, k, v: T.attention_torch(q, k, v, mask), (q, k, v))
+    grads = torch.autograd.grad(sum(t.sum() for t in T.attention_torch(q, k, v, mask)), (q, k, v))
+    assert all(torch.isfinite(g).all() for g in grads) and (grads[0][1, 2] == 0).all()
+
+
+class _MHAFused(_MHA):
+    def forward(self, x, mask=None):
+        return T.FastMultiHeadAttention.forward(self, x, mask)
+
+
+class _MHAFusedByGetattr(_MHA):
+    def forward(self, x, mask=None):
+        B, L, d = x.shape
+        q, k, v = (t.view(B, L, self.n_heads, -1).transpose(1, 2) for t in self.in_proj(x).split(d, dim=-1))
+        out = getattr(F, "scaled_dot_" + "product_attention")(q, k, v, attn_mask=mask)
+        return self.out_proj(out.transpose(1, 2).reshape(B, L, d))
+
+
+class _MHAWritesAttentionWithSoftmax(_MHA):
+    """Attention written out with torch.softmax: allowed here (exercise 2 is where the softmax is graded)."""
+
+    def forward(self, x, mask=None):
+        B, L, d = x.shape
+        q, k, v = (t.view(B, L, self.n_heads, -1).transpose(1, 2) for t in self.in_proj(x).split(d, dim=-1))
+        w = torch.softmax(_masked(q, k, mask), dim=-1)
+        return self.out_proj((w @ v).transpose(1, 2).reshape(B, L, d))
+
+
+def test_mha_may_not_hand_attention_to_torch():
+    for cls in (_MHAFused, _MHAFusedByGetattr):
+        failure = _grade("MultiHeadAttention", cls)
+        assert failure is not None and "ran torch's _scaled_dot_product" in failure and "section 5" in failure, failure
+    assert _grade("MultiHeadAttention", _MHAWritesAttentionWithSoftmax) is None
+
+
+def _broken_attention(q, k, v, mask=None):
+    raise NotImplementedError("exercise 2 left undone")
+
+
+def test_mha_is_graded_apart_from_exercise_2(monkeypatch):
+    monkeypatch.setitem(globals(), "scaled_dot_product_attention", _broken_attention)
+    assert _grade("MultiHeadAttention", _MHA) is None  # a correct attention stands in while it is graded
+    assert globals()["scaled_dot_product_attention"] is _broken_attention  # and the learner's is put back
+    monkeypatch.delitem(globals(), "scaled_dot_product_attention")
+    assert _grade("MultiHeadAttention", _MHA) is None
+    assert "scaled_dot_product_attention" not in globals()
+
+
+def _lstm_torch_lstm(x, h, c, W_ih, W_hh, b_ih, b_hh):
+    _, h1, c1 = torch.lstm(x[None], (h[None], c[None]), [W_ih, W_hh, b_ih, b_hh], True, 1, 0.0, False, False, False)
+    return h1[0], c1[0]
+
+
+def _lstm_cell_by_getattr(x, h, c, W_ih, W_hh, b_ih, b_hh):
+    return getattr(torch, "lstm_" + "cell")(x, (h, c), W_ih, W_hh, b_ih, b_hh)
+
+
+@pytest.mark.parametrize("fn,word", [(_lstm_torch_lstm, "lstm"), (_lstm_cell_by_getattr, "lstm_cell")])
+def test_lstm_may_not_run_torchs_lstm(fn, word):
+    failure = _grade("lstm_cell", fn)
+    assert failure is not None and f"ran torch's {word}:" in failure and "section 2" in failure, failure
+
+
+@pytest.mark.parametrize("name,fn,word", [
+    ("lstm_cell", _lstm_torch_lstm, "lstm"),
+    ("scaled_dot_product_attention", _attn_library, "softmax"),
+    ("scaled_dot_product_attention", _attn_aten, "_softmax"),
+])
+def test_library_names_are_refused_in_the_source(name, fn, word):
     ex = T.EXERCISES[name]
     with pytest.raises(AssertionError, match=f"uses `{word}`"):
         forbidden.check(fn, ex.forbidden, ex.why)

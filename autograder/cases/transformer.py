@@ -1,14 +1,71 @@
 """Chapter 03's cases: what the learner's LSTM cell, attention, multi-head attention and positional
 encoding are run on, and how (the learner's kernel). Gradients are taken here, by autograd through
-the learner's own graph; the grader compares them with torch's in its own process."""
+the learner's own graph; the grader compares them with torch's in its own process. Each run also
+records the torch library calls that would do the exercise's work for it (`LibraryCalls`):
+torch's LSTM in the cell, its softmax or fused attention in the attention, its attention in the
+multi-head layer."""
 import math
 
 import numpy as np
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from autograder.device import DEVICE
 from autograder.exercise import Case, Task, to_numpy
+from autograder.watch import OpWatch
+
+
+class _ApiNames(TorchFunctionMode):
+    """The names of the torch functions called while active (torch.softmax, Tensor.softmax,
+    F.scaled_dot_product_attention, torch.ops.aten._softmax, however they were reached)."""
+
+    def __init__(self, note):
+        super().__init__()
+        self._note = note
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        self._note(getattr(func, "__name__", ""))
+        return func(*args, **(kwargs or {}))
+
+
+class LibraryCalls(OpWatch):
+    """Which torch functions and aten ops whose names hold one of `patterns` a call runs: the API
+    level (a TorchFunctionMode) sees composites such as torch.lstm_cell, which reach the dispatcher
+    as plain matmuls and sigmoids; the aten level (OpWatch) sees what an API call hides inside
+    another (F.softmin runs aten::_softmax). A name, a getattr or an alias changes neither.
+    `found`: the names, sorted."""
+
+    def __init__(self, patterns: tuple[str, ...]):
+        super().__init__()
+        self.patterns, self._seen = patterns, set()
+        self._api = _ApiNames(self._note)
+
+    def _note(self, name: str) -> None:
+        if any(p in name.lower() for p in self.patterns):
+            self._seen.add(name)
+
+    def on_op(self, name, func, args, kwargs, out) -> None:
+        self._note(name)
+
+    @property
+    def found(self) -> np.ndarray:
+        return np.array(sorted(self._seen), dtype=str)
+
+    def __enter__(self):
+        self._api.__enter__()
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        try:
+            return super().__exit__(*exc)
+        finally:
+            self._api.__exit__(*exc)
+
+
+LSTM_LIBRARY = ("lstm",)  # torch.lstm_cell, torch.lstm, nn.LSTMCell (through _VF.lstm_cell)
+ATTENTION_LIBRARY = ("softmax", "softmin", "logsumexp", "scaled_dot_product", "attention")
+MHA_LIBRARY = ("scaled_dot_product", "attention", "transformer")  # softmax is allowed there
 
 
 def rotation_residual(pe: np.ndarray, shifts) -> float:
@@ -81,13 +138,21 @@ def _lstm_outputs(h1, c1, inputs, gh, gc):
 def _run_lstm(fn, case: Case):
     *arrays, gh, gc = case.args
     inputs = [_tensor(a, grad=True) for a in arrays]
-    h1, c1 = _pair(fn(*inputs), "lstm_cell")
-    return _lstm_outputs(h1, c1, inputs, _tensor(gh), _tensor(gc))
+    with LibraryCalls(LSTM_LIBRARY) as calls:
+        h1, c1 = _pair(fn(*inputs), "lstm_cell")
+    return {**_lstm_outputs(h1, c1, inputs, _tensor(gh), _tensor(gc)), "library_calls": calls.found}
 
 
 def _qkv(rng, lead, Lq, Lk, D, Dv, dtype=np.float64):
     q, k, v = rng.standard_normal((*lead, Lq, D)), rng.standard_normal((*lead, Lk, D)), rng.standard_normal((*lead, Lk, Dv))
     return q.astype(dtype), k.astype(dtype), v.astype(dtype)
+
+
+def _attention_case(rng, kind, q, k, v, mask):
+    """A case with the cotangents of a backward pass: g_out (..., Lq, Dv) and g_w (..., Lq, Lk)."""
+    g_out = rng.standard_normal((*q.shape[:-1], v.shape[-1]))
+    g_w = rng.standard_normal((*q.shape[:-1], k.shape[-2]))
+    return Case(kind, (q, k, v, mask, g_out, g_w))
 
 
 def _attention_cases(rng):
@@ -106,26 +171,42 @@ def _attention_cases(rng):
     k_big[:, 3] = k_big[:, 1]  # two equal keys: a tie at the top of every row
     big = 1e4 / np.abs(q @ np.swapaxes(k_big, -1, -2) / math.sqrt(8)).mean()  # logits of magnitude ~1e4
     return [
-        Case("q, k, v are 2-D (L, D) and there is no mask", (*_qkv(rng, (), 5, 5, 4, 4), None)),
-        Case("Lq, Lk, D and Dv all differ (random sizes)", (*_qkv(rng, (), Lq, Lk, D, Dv), None)),
-        Case("there are leading batch and head dimensions (2, 3, L, D)", (*_qkv(rng, (2, 3), 7, 9, 16, 5), None)),
-        Case("the mask is causal (6, 6), broadcast over the batch", (*_qkv(rng, (2,), 6, 6, 8, 8), causal)),
-        Case("a padding mask (3, 1, 1, 7) is broadcast over heads and queries", (*_qkv(rng, (3, 2), 4, 7, 8, 6), padding)),
-        Case("the mask is random with the same shape as the scores", (*_qkv(rng, (2,), 5, 6, 4, 3), random_mask)),
-        Case("some rows have every key masked (they must give zero weights and a zero output, no NaN)",
-             (*_qkv(rng, (2, 3), 6, 5, 8, 4), fully)),
-        Case("the logits are of magnitude 1e4 (exp overflows unless each row's max is subtracted)",
-             (q * big, k_big, v, None)),
-        Case("the inputs are float32 (the outputs keep the dtype)", (*_qkv(rng, (2,), 5, 7, 8, 4, np.float32), np.tril(np.ones((5, 7), bool), k=2))),
+        _attention_case(rng, "q, k, v are 2-D (L, D) and there is no mask", *_qkv(rng, (), 5, 5, 4, 4), None),
+        _attention_case(rng, "Lq, Lk, D and Dv all differ (random sizes)", *_qkv(rng, (), Lq, Lk, D, Dv), None),
+        _attention_case(rng, "there are leading batch and head dimensions (2, 3, L, D)", *_qkv(rng, (2, 3), 7, 9, 16, 5), None),
+        _attention_case(rng, "the mask is causal (6, 6), broadcast over the batch", *_qkv(rng, (2,), 6, 6, 8, 8), causal),
+        _attention_case(rng, "a padding mask (3, 1, 1, 7) is broadcast over heads and queries", *_qkv(rng, (3, 2), 4, 7, 8, 6), padding),
+        _attention_case(rng, "the mask is random with the same shape as the scores", *_qkv(rng, (2,), 5, 6, 4, 3), random_mask),
+        _attention_case(rng, "some rows have every key masked (zero weights, a zero output and no NaN, forward and "
+                             "backward)", *_qkv(rng, (2, 3), 6, 5, 8, 4), fully),
+        _attention_case(rng, "the logits are of magnitude 1e4 (exp overflows unless each row's max is subtracted)",
+                        q * big, k_big, v, None),
+        _attention_case(rng, "the inputs are float32 (the outputs keep the dtype)",
+                        *_qkv(rng, (2,), 5, 7, 8, 4, np.float32), np.tril(np.ones((5, 7), bool), k=2)),
     ]
 
 
+def attention_grads(o, w, q, k, v, g_out, g_w) -> dict:
+    """dq, dk, dv of sum(o * g_out) + sum(w * g_w), by autograd through o and w's own graph."""
+    if not (o.requires_grad or w.requires_grad):
+        raise RuntimeError("the returned tensors carry no autograd graph: compute them with torch operations "
+                           "on q, k and v (no .detach(), .data, .numpy() or torch.no_grad())")
+    loss = (o * g_out).sum() + (w * g_w).sum()
+    grads = torch.autograd.grad(loss, (q, k, v), allow_unused=True)
+    return {f"grad_{n}": to_numpy(torch.zeros_like(t) if g is None else g) for n, t, g in zip("qkv", (q, k, v), grads)}
+
+
 def _run_attention(fn, case: Case):
-    q, k, v, mask = case.args
-    q, k, v = _tensor(q), _tensor(k), _tensor(v)
-    out = fn(q, k, v) if mask is None else fn(q, k, v, _tensor(mask))
-    o, w = _pair(out, "scaled_dot_product_attention")
-    return {"out": to_numpy(o), "weights": to_numpy(w)}
+    q, k, v, mask, g_out, g_w = case.args
+    backward = q.dtype == np.float64  # gradients are compared in float64
+    q, k, v = (_tensor(a, grad=backward) for a in (q, k, v))
+    with LibraryCalls(ATTENTION_LIBRARY) as calls:
+        out = fn(q, k, v) if mask is None else fn(q, k, v, _tensor(mask))
+        o, w = _pair(out, "scaled_dot_product_attention")
+    result = {"out": to_numpy(o), "weights": to_numpy(w), "library_calls": calls.found}
+    if backward and o.shape == g_out.shape and w.shape == g_w.shape:  # else the check names the shapes
+        result.update(attention_grads(o, w, q, k, v, _tensor(g_out), _tensor(g_w)))
+    return result
 
 
 def _mha_case(rng, kind, B, L, d, n_heads, mask=None, perturb_after=None):
@@ -159,7 +240,52 @@ def _mha_cases(rng):
     ]
 
 
+_MISSING = object()
+
+
+def _library_attention(q, k, v, mask=None):
+    """Exercise 2's contract, (output, weights), through torch's softmax: what the learner's
+    `scaled_dot_product_attention` is replaced by while MultiHeadAttention is graded, so that a
+    mistake there is not counted twice (this road is refused in exercise 2 itself)."""
+    logits = torch.einsum("...id,...jd->...ij", q, k) * q.shape[-1] ** -0.5  # (..., Lq, Lk)
+    if mask is not None:
+        logits = logits.masked_fill(mask.logical_not(), -math.inf)
+    weights = torch.nan_to_num(torch.softmax(logits, dim=-1), nan=0.0)  # a row with no key: zeros
+    return torch.einsum("...ij,...jd->...id", weights, v), weights
+
+
+def _namespaces(cls) -> list[dict]:
+    """The global namespaces of the functions a class (and its bases from the same module) defines:
+    a notebook's one namespace."""
+    found = {}
+    for klass in getattr(cls, "__mro__", (cls,)):
+        if getattr(klass, "__module__", None) != getattr(cls, "__module__", None):
+            continue
+        for value in vars(klass).values():
+            g = getattr(value, "__globals__", None)
+            if g is not None:
+                found[id(g)] = g
+    return list(found.values())
+
+
 def _run_mha(fn, case: Case):
+    """Grades this exercise alone: the learner's layer runs with `_library_attention` in place of
+    their `scaled_dot_product_attention`, the name the exercise says to call."""
+    spaces = _namespaces(fn)
+    before = [ns.get("scaled_dot_product_attention", _MISSING) for ns in spaces]
+    for ns in spaces:
+        ns["scaled_dot_product_attention"] = _library_attention
+    try:
+        return _run_mha_alone(fn, case)
+    finally:
+        for ns, old in zip(spaces, before):
+            if old is _MISSING:
+                ns.pop("scaled_dot_product_attention", None)
+            else:
+                ns["scaled_dot_product_attention"] = old
+
+
+def _run_mha_alone(fn, case: Case):
     if len(case.args) == 2:
         try:
             fn(*case.args)
@@ -185,10 +311,11 @@ def _run_mha(fn, case: Case):
         layer.out_proj.weight.copy_(_tensor(out_w))
         layer.out_proj.bias.copy_(_tensor(out_b))
         m = None if mask is None else _tensor(mask)
-        out = layer(_tensor(x)) if m is None else layer(_tensor(x), m)
-        result = {"out": to_numpy(out), "n_params": np.array(n_params, dtype=np.int64)}
-        if x2 is not None:
-            out2 = layer(_tensor(x2), m)
+        with LibraryCalls(MHA_LIBRARY) as calls:
+            out = layer(_tensor(x)) if m is None else layer(_tensor(x), m)
+            out2 = None if x2 is None else layer(_tensor(x2), m)
+        result = {"out": to_numpy(out), "n_params": np.array(n_params, dtype=np.int64), "library_calls": calls.found}
+        if out2 is not None:
             result["causal_leak"] = np.array(float((out2[:, : t + 1] - out[:, : t + 1]).abs().max()))
     return result
 
@@ -224,22 +351,34 @@ def _run_pe(fn, case: Case):
     return out
 
 
+# Names refused in the learner's source (a ".name" only as an attribute: F.softmax, x.softmax, not the
+# learner's own function softmax); the runs' LibraryCalls catch the same calls reached any other way.
+LSTM_REFUSED = frozenset({"LSTMCell", "LSTM", "_VF", "lstm_cell", "_VariableFunctions", ".lstm",
+                          ".quantized_lstm_cell", "._thnn_fused_lstm_cell"})
+MHA_REFUSED = frozenset({"MultiheadAttention", "multi_head_attention_forward", "_native_multi_head_attention"})
+ATTENTION_REFUSED = frozenset({"scaled_dot_product_attention", *MHA_REFUSED, "scipy", ".softmax", ".log_softmax",
+                               ".logsumexp", ".softmin", ".gumbel_softmax", "._softmax", "._log_softmax",
+                               "._safe_softmax", ".Softmax", ".LogSoftmax", ".Softmin", ".Softmax2d"})
+
+
 TASKS = {
     "lstm_cell": Task(
         "lstm_cell", _lstm_cases, _run_lstm,
-        forbidden=frozenset({"LSTMCell", "LSTM", "_VF", "lstm_cell", "_VariableFunctions"}),
+        forbidden=LSTM_REFUSED,
         why="write the four gates and the cell update yourself from matrix products, sigmoid and tanh.",
     ),
     "scaled_dot_product_attention": Task(
         "scaled_dot_product_attention", _attention_cases, _run_attention,
-        forbidden=frozenset({"scaled_dot_product_attention", "MultiheadAttention", "multi_head_attention_forward",
-                             "_native_multi_head_attention"}),
-        why="compute the scores, the mask and the softmax yourself; the point is to see each step.",
+        forbidden=ATTENTION_REFUSED,
+        why="compute the scores, the mask and the softmax yourself (the row maximum subtracted before exp, the sum, "
+            "the division: Algorithm 2 of section 4); torch's softmax, log_softmax, logsumexp and fused attention "
+            "are refused, the point is to see each step.",
     ),
     "MultiHeadAttention": Task(
         "MultiHeadAttention", _mha_cases, _run_mha,
-        forbidden=frozenset({"MultiheadAttention", "multi_head_attention_forward", "_native_multi_head_attention"}),
-        why="split the heads, attend and merge them yourself; torch's MultiheadAttention is what you are checked against.",
+        forbidden=MHA_REFUSED,
+        why="split the heads, attend with your own scaled_dot_product_attention and merge them yourself; torch's "
+            "MultiheadAttention is what you are checked against.",
     ),
     "sinusoidal_positional_encoding": Task("sinusoidal_positional_encoding", _pe_cases, _run_pe),
 }

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from autograder.device import DEVICE
-from autograder.cases.transformer import TASKS, LSTM_INPUTS, _lstm_outputs, rotation_residual  # noqa: F401
+from autograder.cases.transformer import TASKS, LSTM_INPUTS, _lstm_outputs, attention_grads, rotation_residual  # noqa: F401
 from autograder.exercise import Case, require, to_numpy
 from autograder.tolerance import compare, tolerance
 
@@ -162,6 +162,16 @@ def _compare(got, want, key: str, hint: str) -> None:
         raise AssertionError(f"{e}. {hint}") from None
 
 
+NO_CALLS = np.array([], dtype=str)
+
+
+def _refuse_library(got, advice: str) -> None:
+    """The run's LibraryCalls record must be empty: name what ran, and what to write instead."""
+    calls = [str(c) for c in np.asarray(got["library_calls"]).reshape(-1)]
+    if calls:
+        raise AssertionError(f"ran torch's {', '.join(calls)}: {advice}")
+
+
 # ---------------------------------------------------------------- exercise 1: lstm_cell
 
 
@@ -169,7 +179,7 @@ def _ref_lstm(case: Case):
     *arrays, gh, gc = case.args
     inputs = [torch.tensor(a, requires_grad=True) for a in arrays]  # CPU, fp64
     h1, c1 = lstm_cell_torch(*inputs)
-    return _lstm_outputs(h1, c1, inputs, torch.tensor(gh), torch.tensor(gc))
+    return {**_lstm_outputs(h1, c1, inputs, torch.tensor(gh), torch.tensor(gc)), "library_calls": NO_CALLS}
 
 
 LSTM_HINT = ("The 4H rows of W_ih, W_hh and the biases are the gates i, f, g, o in that order; g uses tanh, "
@@ -180,6 +190,8 @@ GRAD_HINT = ("The forward values are right but this gradient is not: keep every 
 
 def _check_lstm(case: Case, got, want):
     require(got, want)
+    _refuse_library(got, "torch's LSTM would take the step for you; write the four gates and c' = f * c + i * g "
+                         "yourself (Algorithm 1 of section 2)")
     for key in ("h", "c"):
         _compare(got[key], want[key], "h' (the first output)" if key == "h" else "c' (the second output)", LSTM_HINT)
     for name in LSTM_INPUTS:
@@ -190,18 +202,52 @@ def _check_lstm(case: Case, got, want):
 
 
 def _ref_attention(case: Case):
-    q, k, v, mask = case.args
+    q, k, v, mask, g_out, g_w = case.args
     out, w = attention_spec(q, k, v, mask)
-    return {"out": out.astype(q.dtype), "weights": w.astype(q.dtype)}
+    want = {"out": out.astype(q.dtype), "weights": w.astype(q.dtype), "library_calls": NO_CALLS}
+    if q.dtype == np.float64:  # the gradients, by autograd through the torch reference (CPU, fp64)
+        qt, kt, vt = (torch.tensor(a, requires_grad=True) for a in (q, k, v))
+        o, wt = attention_torch(qt, kt, vt, None if mask is None else torch.tensor(mask))
+        want.update(attention_grads(o, wt, qt, kt, vt, torch.tensor(g_out), torch.tensor(g_w)))
+    return want
 
 
 SCALE_HINT = ("Check the scores are q @ k^T scaled by 1/sqrt(d_k), d_k = q.shape[-1], and that the softmax runs "
               "over the last axis (the keys).")
 
 
+ATTENTION_LIBRARY_HINT = ("torch's softmax, log_softmax, logsumexp and fused attention are refused in this exercise. "
+                          "Write the softmax: subtract each row's maximum (0 for a row with no allowed key), exp, sum, "
+                          "divide (Algorithm 2 of section 4)")
+NAN_GRAD_HINT = ("on the rows whose keys are all masked. The forward gives 0 there, but the backward runs through every "
+                 "operation, the branch torch.where discards included: e / z is 0/0 on such a row, and its NaN "
+                 "gradient reaches the scores through an additive -inf mask. Mask the scores with masked_fill or "
+                 "torch.where (whose backward gives masked scores no gradient) and divide by a sum that is never 0 "
+                 "(section 4, \"The backward pass\")")
+GRAD_KEYS = {"grad_q": "dq (the gradient with respect to q)", "grad_k": "dk (the gradient with respect to k)",
+             "grad_v": "dv (the gradient with respect to v)"}
+
+
+def _check_attention_grads(case: Case, got, want):
+    for key, what in GRAD_KEYS.items():
+        if key not in want:
+            continue
+        if key not in got:
+            raise AssertionError(f"produced no {what}")
+        g = np.asarray(got[key], np.float64)
+        if g.shape == want[key].shape and not np.isfinite(g).all():
+            where = NAN_GRAD_HINT if "every key masked" in case.kind else (
+                "in the backward pass: keep every step a differentiable torch operation, and no 0/0 or inf - inf "
+                "anywhere, even in values a where() discards (section 4)")
+            raise AssertionError(f"{what} holds NaN or inf {where}")
+        _compare(got[key], want[key], what, "The forward values are right but this gradient is not: keep every step a "
+                 "differentiable torch operation on q, k and v (no .detach(), .data, in-place writes into them)")
+
+
 def _check_attention(case: Case, got, want):
-    require(got, want)
-    for key in want:
+    require(got, {key: w for key, w in want.items() if key not in GRAD_KEYS})  # the gradients come last
+    _refuse_library(got, ATTENTION_LIBRARY_HINT)
+    for key in ("out", "weights"):
         g = np.asarray(got[key])
         if g.shape != want[key].shape or g.dtype != want[key].dtype:
             raise AssertionError(f"{key} has shape {g.shape} and dtype {g.dtype}, expected shape {want[key].shape} and "
@@ -229,6 +275,7 @@ def _check_attention(case: Case, got, want):
         raise AssertionError("a row whose keys are all masked must give weights exactly 0 and an output exactly 0")
     _compare(got["weights"], want["weights"], "weights", SCALE_HINT)
     _compare(got["out"], want["out"], "output", "The output is weights @ v.")
+    _check_attention_grads(case, got, want)
 
 
 # ---------------------------------------------------------------- exercise 3: MultiHeadAttention
@@ -240,7 +287,7 @@ def _ref_mha(case: Case):
     d, n_heads, x, mask, in_w, in_b, out_w, out_b, x2, t = case.args
     tensors = [torch.tensor(a) for a in (x, in_w, in_b, out_w, out_b)]
     out = mha_torch(*tensors, n_heads, None if mask is None else torch.tensor(mask))
-    want = {"out": to_numpy(out), "n_params": np.array(4 * d * d + 4 * d, dtype=np.int64)}
+    want = {"out": to_numpy(out), "n_params": np.array(4 * d * d + 4 * d, dtype=np.int64), "library_calls": NO_CALLS}
     if x2 is not None:
         want["causal_leak"] = np.array(0.0)
     return want
@@ -261,6 +308,9 @@ def _check_mha(case: Case, got, want):
                                  f"be split into 4 equal heads); it raised {raised}")
         return
     require(got, want)
+    _refuse_library(got, "torch's attention is what you are checked against, refused here. Call your own "
+                         "scaled_dot_product_attention from Exercise 2 (a correct one stands in for it while this "
+                         "exercise is graded) or write the attention out (Algorithm 3 of section 5)")
     if int(got["n_params"]) != int(want["n_params"]):
         raise AssertionError(f"the module has {int(got['n_params'])} parameters; in_proj and out_proj alone have "
                              "4 d^2 + 4 d, and the layer needs no others")

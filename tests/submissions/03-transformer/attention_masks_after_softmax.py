@@ -3,7 +3,8 @@
 # Applies the mask after the softmax: masked weights are zeroed, but the rows no longer sum to 1.
 def scaled_dot_product_attention(q, k, v, mask=None):
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., Lq, Lk)
-    weights = torch.softmax(scores, dim=-1)
+    e = torch.exp(scores - scores.amax(dim=-1, keepdim=True))
+    weights = e / e.sum(dim=-1, keepdim=True)
     if mask is not None:
         weights = weights * mask
     return weights @ v, weights

@@ -15,5 +15,5 @@ class MultiHeadAttention(nn.Module):
         H = self.n_heads
         q, k, v = self.in_proj(x).split(d, dim=-1)
         q, k, v = (t.view(B, L, H, d // H).transpose(1, 2) for t in (q, k, v))
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        out, _ = scaled_dot_product_attention(q, k, v, mask)
         return self.out_proj(out.transpose(1, 2).reshape(B, L, d))
