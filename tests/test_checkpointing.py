@@ -662,6 +662,35 @@ def _plan_tensor(act):
 _TENSOR = torch.zeros(1)
 
 
+def _plan_default(act, total=sum):
+    return total(act), []
+
+
+def _closing_over(add):
+    def plan(act):
+        return list(add(act))[-1], []
+    return plan
+
+
+_plan_closure = _closing_over(itertools.accumulate)
+
+
+class _Adder:
+    total = sum
+
+
+def _plan_class_attribute(act):
+    return _Adder.total(act), []
+
+
+def _sum_helper(a):
+    return sum(a)
+
+
+def _plan_helper_default(act, helper=_sum_helper):
+    return helper(act), []
+
+
 @pytest.mark.parametrize("fn,message", [
     (_plan_cubic_sums, "slices a sequence"),
     (_plan_sums_a_generator, "uses `sum`"),
@@ -669,6 +698,10 @@ _TENSOR = torch.zeros(1)
     (_plan_alias, "uses `_total`"),
     (_plan_private, "reads the attribute `_items`"),
     (_plan_tensor, "uses `_TENSOR`"),
+    (_plan_default, "binds `sum`"),
+    (_plan_closure, "binds `accumulate`"),
+    (_plan_class_attribute, "binds `sum`"),
+    (_plan_helper_default, "uses `sum`"),
     (C.min_peak_plan, ""),
 ])
 def test_min_peak_plan_is_plain_python(fn, message):

@@ -517,16 +517,43 @@ def _code_names(code: types.CodeType):
             yield from _code_names(const)
 
 
+_CLASS_KEYS = {"__module__", "__qualname__", "__doc__", "__dict__", "__weakref__", "__annotations__", "__slots__",
+               "__firstlineno__", "__static_attributes__"}
+
+
 def plain_python_refusal(fn) -> str:
     """'' when fn and every function of its module it reaches use only plain Python (the builtins in
     PLAIN_BUILTINS, their own functions and classes, numbers and lists, no slicing, no dunder or
-    private attribute); else what the first offence is."""
+    private attribute); else what the first offence is. What a function reaches: the global names
+    its code reads, the values its defaults and closure cells bind, and the attributes and bases
+    of its module's classes it names."""
     import builtins
 
     from autograder.forbidden import reachable
 
     module = getattr(fn, "__module__", None)
-    for f in reachable(fn):
+    plain = [getattr(builtins, b) for b in PLAIN_BUILTINS if hasattr(builtins, b)]
+
+    def mine(obj) -> bool:
+        return isinstance(obj, (type, types.FunctionType)) and getattr(obj, "__module__", None) == module
+
+    def fine(obj) -> bool:
+        return mine(obj) or any(obj is b for b in plain) or obj is object or _plain_value(obj)
+
+    def bound(obj):
+        """The functions a class attribute wraps (a method, a static or class method, a property)."""
+        if isinstance(obj, (staticmethod, classmethod)):
+            return [obj.__func__]
+        if isinstance(obj, property):
+            return [g for g in (obj.fget, obj.fset, obj.fdel) if g is not None]
+        return [obj]
+
+    todo, seen = list(reachable(fn)), []
+    while todo:
+        f = todo.pop()
+        if not isinstance(f, types.FunctionType) or any(f is g for g in seen):
+            continue
+        seen.append(f)
         try:
             tree = ast.parse(textwrap.dedent(inspect.getsource(f)))
         except (OSError, TypeError, SyntaxError):
@@ -534,6 +561,8 @@ def plain_python_refusal(fn) -> str:
         for node in ast.walk(tree):
             if isinstance(node, ast.Slice):
                 return f"{f.__name__} slices a sequence (line {node.lineno} of its definition)"
+        bindings = [*(f.__defaults__ or ()), *(f.__kwdefaults__ or {}).values(),
+                    *(c.cell_contents for c in f.__closure__ or () if _filled(c))]
         for name in dict.fromkeys(_code_names(f.__code__)):
             if name.startswith("_") and name not in f.__globals__:
                 return f"{f.__name__} reads the attribute `{name}`"
@@ -543,11 +572,21 @@ def plain_python_refusal(fn) -> str:
                 obj = getattr(builtins, name)
             else:
                 continue  # an attribute of a value (`plan.append`)
-            mine = getattr(obj, "__module__", None) == module and isinstance(obj, (type, types.FunctionType))
-            allowed = any(obj is getattr(builtins, b, object()) for b in PLAIN_BUILTINS)
-            if not (mine or allowed or _plain_value(obj)):
+            if not fine(obj):
                 kind = "the module " if isinstance(obj, types.ModuleType) else ""
                 return f"{f.__name__} uses {kind}`{name}`"
+            if isinstance(obj, type) and mine(obj):
+                for base in obj.__mro__[1:]:
+                    if not fine(base):
+                        return f"{obj.__name__} derives from `{base.__name__}`"
+                for key, value in vars(obj).items():
+                    if key not in _CLASS_KEYS:
+                        bindings.extend(bound(value))
+        for value in bindings:
+            if mine(value) and isinstance(value, types.FunctionType):
+                todo.extend(reachable(value))
+            elif not fine(value):
+                return f"{f.__name__} binds `{getattr(value, '__name__', type(value).__name__)}`"
     return ""
 
 
