@@ -102,7 +102,11 @@ def test_varlen_kernel_reads_strided_views_and_allocates_only_its_output():
     with P.AttentionWatch() as watch:
         out = P.varlen_attention_triton(q, k, v, cu, 30, causal=True)
     assert (out.double() - P.varlen_attention_spec(q, k, v, cu, True)).abs().max() < 2e-6
-    assert watch.launches == 1 and not watch.ops and watch.largest_out == out.numel()
+    assert watch.launches == 1 and not watch.ops and not watch.attention and watch.largest_out == out.numel()
+    assert not torch.isnan(out).any()  # the output came from a poisoned torch.empty: every row was written
+    summary = watch.summary()  # in bounds (else OutOfBounds was raised), and compiled for sm_90
+    assert not summary["compile_errors"].size, summary["compile_errors"]
+    assert list(summary["dot_precisions"]) == ["fp32 x fp32 ieee"] and not summary["host_ops"].size
 
 
 def test_attention_watch_names_softmax_and_matrix_products():
@@ -110,7 +114,8 @@ def test_attention_watch_names_softmax_and_matrix_products():
     with P.AttentionWatch() as watch:
         (x @ x).softmax(-1)
         x.sum()
-    assert {"mm", "_softmax"} <= watch.ops and watch.largest_out == 64
+    assert {"mm", "_softmax"} <= watch.attention and {"mm", "_softmax", "sum"} <= set(watch.ops)
+    assert watch.largest_out == 64
     assert P.attention_like("_scaled_dot_product_flash_attention") and not P.attention_like("sum")
 
 
@@ -230,13 +235,50 @@ def test_varlen_checks_catch_leaks_library_ops_and_tt_memory():
         _run_and_check("varlen_attention", by_torch, case)
     big = _case("varlen_attention", "T = 1024")
     t = big.args[0].shape[0]
-    good = {"out": np.zeros((t, 1, 16), np.float32), "out_dtype": np.array("float32"), "launches": np.array(1),
-            "attention_ops": np.array([], dtype=str), "changed": np.array(False)}
-    want = dict(good)
+    good = _kernel_record(big) | {"out": np.zeros((t, 1, 16), np.float32), "out_dtype": np.array("float32"),
+                                  "attention_ops": np.array([], dtype=str), "changed": np.array(False)}
+    want = {k: good[k] for k in ("out", "out_dtype")}
+    P._check_varlen(big, good | {"largest_out": np.array(0), "python_peak_bytes": np.array(0)}, want)
     with pytest.raises(AssertionError, match="T x T"):
         P._check_varlen(big, good | {"largest_out": np.array(t * t), "python_peak_bytes": np.array(0)}, want)
     with pytest.raises(AssertionError, match="Python or NumPy allocations"):
         P._check_varlen(big, good | {"largest_out": np.array(0), "python_peak_bytes": np.array(t * t)}, want)
+
+
+def _kernel_record(case, launches=1, block_m=64, block_n=64, grid=None, loads=None, host_ops=()):
+    """What the run records of a learner's varlen_kernel launch (as a notebook would define it)."""
+    q, _, _, cu, max_seqlen = case.args[:5]
+    grid = grid or (-(-max_seqlen // block_m), len(cu) - 1, q.shape[1])
+    return {"launches": np.array(launches), "kernels": np.array(["varlen_kernel"] * launches),
+            "kernel_modules": np.array(["__main__"] * launches), "grids": np.array([grid] * launches),
+            "constexprs": np.array([f"D=16, BLOCK_M={block_m}, BLOCK_N={block_n}, CAUSAL=True, PRECISION=ieee"] * launches),
+            "dot_precisions": np.array(["fp32 x fp32 ieee"]), "compile_errors": np.array([], dtype=str),
+            "host_ops": np.array(list(host_ops), dtype=str), "host_op_elements": np.zeros(len(host_ops), np.int64),
+            "kernel_loads": np.array(-1 if loads is None else loads), "largest_out": np.array(0),
+            "python_peak_bytes": np.array(0)}
+
+
+def test_varlen_checks_name_the_launch_the_running_max_and_one_pass():
+    sharp = _case("varlen_attention", "scores reach 640")
+    want = P._ref_varlen(sharp)
+    base = {"out": want["out"], "out_dtype": want["out_dtype"], "attention_ops": np.array([], dtype=str),
+            "changed": np.array(False)}
+    P._check_varlen(sharp, base | _kernel_record(sharp, loads=100), want)
+    nan = want["out"].copy()
+    nan[3] = np.nan
+    with pytest.raises(AssertionError, match="running max"):
+        P._check_varlen(sharp, base | _kernel_record(sharp) | {"out": nan}, want)
+    with pytest.raises(AssertionError, match="launched varlen_kernel 2 times for 2 sequences: one launch"):
+        P._check_varlen(sharp, base | _kernel_record(sharp, launches=2), want)
+    with pytest.raises(AssertionError, match="BLOCK_N = 512"):
+        P._check_varlen(sharp, base | _kernel_record(sharp, block_n=512), want)
+    with pytest.raises(AssertionError, match="grid of \\(5, 1, 1\\) for 2 sequences"):
+        P._check_varlen(sharp, base | _kernel_record(sharp, grid=(5, 1, 1)), want)
+    with pytest.raises(AssertionError, match="130 tl.load calls .* at most 108"):
+        P._check_varlen(sharp, base | _kernel_record(sharp, loads=130), want)
+    with pytest.raises(AssertionError, match="computed on the host"):
+        P._check_varlen(sharp, base | _kernel_record(sharp, host_ops=("exp",)), want)
+    assert np.abs(want["out"]).max() > 0 and np.isfinite(want["out"]).all()
 
 
 def test_collate_checks_teach_positions_and_loss():

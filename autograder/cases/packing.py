@@ -4,7 +4,8 @@ Besides the case generators and runs, this module holds what a run needs and a r
 be asked for: a tiny decoder (built from a config and a seed, no download) whose attention runs
 either on a padded batch with a mask or, swapped in by a monkey patch, per sequence from
 `cu_seqlens`; and `AttentionWatch`, a TorchDispatchMode that records the largest tensor any torch
-op makes, the attention-like ops that ran, and the Triton launches (the varlen kernel's cost rule).
+op makes, the attention-like ops and every other computing op that ran on the host, and the Triton
+launches (the varlen kernel's rules), with every fresh `torch.empty*` poisoned.
 """
 import copy
 import tracemalloc
@@ -19,7 +20,7 @@ import torch.nn.functional as F
 from autograder.device import CUDA, DEVICE
 
 from autograder.exercise import Case, Task, dtype_name, raised, to_numpy
-from autograder.watch import OpWatch, count_lines, tensors
+from autograder.watch import INTERPRETING, HostOps, count_lines, tensors
 
 WORK_CASE = "the work must stay O(n log n + n * bins)"  # the case whose check reads the line count
 
@@ -174,19 +175,23 @@ def attention_like(op: str) -> bool:
     return any(part in op for part in _ATTENTION_PARTS) or op.lstrip("_") in _PRODUCTS
 
 
-class AttentionWatch(OpWatch):
+class AttentionWatch(HostOps):
     """Records, outside Triton launches: the most elements of any op's output (largest_out), the
-    attention-like ops that ran (softmax, SDPA, flash, matrix products), and the launches."""
+    attention-like ops that ran (`attention`: softmax, SDPA, flash, matrix products), every op that
+    computed anything on the host (`ops`, from HostOps: views, allocations and copies are free),
+    and the launches (`triton`). Every fresh `torch.empty*` is filled with NaN, so an output the
+    kernel never writes is caught."""
 
-    def __init__(self):
-        super().__init__()
+    def __init__(self, poison: bool = True):
+        super().__init__(poison=poison)
         self.largest_out = 0
-        self.ops: set[str] = set()
+        self.attention: set[str] = set()
 
     def on_op(self, name, func, args, kwargs, out):
         self.largest_out = max([self.largest_out] + [t.numel() for t in tensors(out)])
         if attention_like(name):
-            self.ops.add(name)
+            self.attention.add(name)
+        super().on_op(name, func, args, kwargs, out)
 
 
 # ---------------------------------------------------------------- helpers
@@ -310,6 +315,25 @@ def _packed(rng, lengths, h: int, d: int, dtype=np.float32, spread: float = 1.0)
     return q.astype(dtype), k.astype(dtype), v.astype(dtype), cu, int(max(lengths, default=0))
 
 
+SHARP = "scores reach"  # the cases whose raw scores overflow exp in float32 (the running max's cases)
+
+
+def _sharp(rng, lengths, h: int, spike: bool = False):
+    """Packed q, k, v (D = 16, scale 1/4) whose scores are multiples of 8 reaching +-200 or more:
+    q = 4a, k = 8b with integer a, b in [-2, 2], exact in float32, so every correct kernel agrees
+    with float64 (ties tie exactly; other keys trail the row's best by 8 or more). exp of such a
+    score overflows float32 (past 88.7) unless the row's running max is subtracted first. `spike`:
+    the last key of each sequence scores about 640 for every query, hundreds above any key of the
+    first block, so a max taken over the first key block alone and never updated overflows too."""
+    q, k, v, cu, max_seqlen = _packed(rng, lengths, h, 16)
+    q = 4 * rng.integers(-2, 3, q.shape).astype(np.float32)
+    k = 8 * rng.integers(-2, 3, k.shape).astype(np.float32)
+    if spike:
+        q[:, :, 0] = 8.0
+        k[cu[1:][np.diff(cu) > 0] - 1, :, 0] = 320.0
+    return q, k, v, cu, max_seqlen
+
+
 def _varlen_cases(rng) -> list[Case]:
     odd = [int(x) for x in rng.integers(2, 90, 3)]
     cases = [
@@ -322,6 +346,10 @@ def _varlen_cases(rng) -> list[Case]:
         Case("D = 64, causal on", (*_packed(rng, [40, 70], 1, 64), True, None)),
         Case("D = 128, causal off", (*_packed(rng, [50, 9], 1, 128), False, None)),
         Case("scores spread widely (q and k scaled by 3)", (*_packed(rng, [65, 31], 1, 16, spread=3.0), True, None)),
+        Case(f"{SHARP} +-200 (q and k scaled; exp without the running max overflows), causal on",
+             (*_sharp(rng, [300, 150, 41], 2), True, None)),
+        Case(f"{SHARP} 640 in each sequence's last key block (a max of the first block alone overflows), "
+             "causal off", (*_sharp(rng, [300, 180], 1, spike=True), False, None)),
         Case("T = 1024 in 5 sequences (no op may make T x T elements; no softmax, SDPA or matmul)",
              (*_packed(rng, [300, 250, 200, 150, 124], 1, 16), True, None)),
     ]
@@ -354,9 +382,10 @@ def _run_varlen(fn, case: Case):
             if memory:
                 tracemalloc.stop()
     result = out.float() if dtype else out
+    loads = sum(launch.loads for launch in watch.triton.launches) if INTERPRETING else -1
     return {"out": to_numpy(result), "out_dtype": dtype_name(out), "largest_out": np.array(watch.largest_out),
-            "attention_ops": np.array(sorted(watch.ops), dtype=str), "launches": np.array(watch.launches),
-            "python_peak_bytes": np.array(peak),
+            "attention_ops": np.array(sorted(watch.attention), dtype=str), **watch.summary(),
+            "kernel_loads": np.array(loads), "python_peak_bytes": np.array(peak),
             "changed": np.array(not all(torch.equal(a, b) for a, b in zip(before, (qt, kt, vt, cut))))}
 
 

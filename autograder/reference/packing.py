@@ -17,8 +17,9 @@ import triton  # noqa: E402  (after autograder.device, always)
 import triton.language as tl  # noqa: E402
 
 from autograder.cases.packing import (  # noqa: F401  (re-exported for the page)
-    BATCH_KEYS, IGNORE, WORK_CASE, ffd_budget, TASKS, Attention, AttentionWatch, TinyConfig, TinyDecoder, attention_like,
+    BATCH_KEYS, IGNORE, SHARP, WORK_CASE, ffd_budget, TASKS, Attention, AttentionWatch, TinyConfig, TinyDecoder, attention_like,
     attention_varlen, packed_attention, packed_loss, padded_loss, tiny_decoder, _varlen_parts)
+from autograder import rules
 from autograder.exercise import Case, check_outputs, require
 from autograder.tolerance import compare
 
@@ -355,12 +356,16 @@ def _tt_limit(case: Case) -> int:
     return t * t // 2  # bytes: half of a T x T boolean mask, an eighth of the fp32 scores
 
 
-def _check_varlen(case: Case, got, want):
-    require(got, want)
-    _check_unchanged(got, "varlen_attention")
-    if str(got["out_dtype"]) != str(want["out_dtype"]):
-        raise AssertionError(f"the output has dtype {got['out_dtype']}, expected q's dtype {want['out_dtype']}")
+RUNNING_MAX = ("exp of a raw score overflows float32 past 88.7: keep each row's running max m, take "
+               "p = exp(s - m_new) and rescale the sum and the accumulator by exp(m_old - m_new) at every key "
+               "block (the online softmax of chapter 04, section 2; see section 6)")
+
+
+def _check_varlen_values(case: Case, got, want) -> None:
     dtype = _varlen_parts(case)[-1]
+    g = np.asarray(got["out"])
+    if SHARP in case.kind and g.shape == want["out"].shape and not np.isfinite(g).all():
+        raise AssertionError(f"out holds NaN or inf where the scores exceed 100: {RUNNING_MAX}")
     if dtype:  # 16-bit results travel as float32: compare them with the 16-bit dtype's tolerance
         from autograder.tolerance import tolerance
 
@@ -370,11 +375,56 @@ def _check_varlen(case: Case, got, want):
             raise AssertionError(f"out: wrong values for {dtype} inputs (tolerance {atol:g} + {rtol:g}*|expected|)")
     else:
         check_outputs(case, {"out": got["out"]}, {"out": want["out"]})
+
+
+BLOCK_LIMIT = 128  # keys (and queries) per block: a sequence of 300 tokens takes three key blocks or more
+
+
+def _check_varlen_launch(case: Case, got) -> None:
+    """One launch of varlen_kernel over every sequence, its grid, its blocks, and one pass over the keys."""
+    q, _, _, cu, max_seqlen, _, _, _ = _varlen_parts(case)
+    n_seq, heads = len(cu) - 1, q.shape[1]
+    names = [str(k) for k in np.atleast_1d(got["kernels"])]
+    n = int(got["launches"])
+    if n == 0:
+        raise AssertionError("launched no Triton kernel; the attention must run inside your @triton.jit varlen_kernel")
+    if n > 1:
+        name = names[0] if len(set(names)) == 1 else "kernels"
+        raise AssertionError(f"launched {name} {n} times for {n_seq} sequences: one launch must cover every "
+                             "sequence through cu_seqlens (a grid axis over the sequences), see section 6")
+    rules.kernel_rules(got, kernels={"varlen_kernel"}, launches=1, host=True,
+                       block_limits={"BLOCK_N": BLOCK_LIMIT, "BLOCK_M": BLOCK_LIMIT}, precision="ieee", see="section 6")
+    consts = rules.constexprs(got, 0)
+    grid = [int(x) for x in np.asarray(got["grids"])[0]]
+    bm = int(consts["BLOCK_M"]) if consts.get("BLOCK_M", "").isdigit() else None
+    want = [-(-max_seqlen // bm) if bm else grid[0], n_seq, heads]
+    if grid != want:
+        raise AssertionError(f"launched varlen_kernel on a grid of {tuple(grid)} for {n_seq} sequences and {heads} "
+                             "head(s): launch one program per (query block, sequence, head), a grid of "
+                             "(cdiv(max_seqlen, BLOCK_M), N, H), see section 6")
+    loads = int(got.get("kernel_loads", -1))
+    bn = int(consts["BLOCK_N"]) if consts.get("BLOCK_N", "").isdigit() else None
+    if loads >= 0 and bm and bn:
+        lengths = np.diff(cu)
+        one_pass = 4 * grid[0] * n_seq * heads + heads * int(sum(-(-n // bm) * 2 * -(-n // bn) for n in lengths))
+        if loads > one_pass:
+            raise AssertionError(f"varlen_kernel ran {loads} tl.load calls where one pass over the keys takes at "
+                                 f"most {one_pass} (a few per program, then K and V once per key block): read "
+                                 "each key block once and keep a running max instead of finding the row's max "
+                                 "in a first pass (the online softmax, chapter 04 section 2; see section 6)")
+
+
+def _check_varlen(case: Case, got, want):
+    require(got, want)
+    _check_unchanged(got, "varlen_attention")
+    if str(got["out_dtype"]) != str(want["out_dtype"]):
+        raise AssertionError(f"the output has dtype {got['out_dtype']}, expected q's dtype {want['out_dtype']}")
+    _check_varlen_values(case, got, want)
     ops = [str(o) for o in np.atleast_1d(got.get("attention_ops", np.array([], dtype=str)))]
     if ops:
         raise AssertionError(f"ran the torch op(s) {', '.join(ops)}: {NO_LIBRARY}")
-    if want["out"].size and int(got.get("launches", 0)) < 1:
-        raise AssertionError("launched no Triton kernel; the attention must run inside your @triton.jit kernel")
+    if want["out"].size:
+        _check_varlen_launch(case, got)
     t = case.args[0].shape[0]
     if "T x T" in case.kind:
         if int(got.get("largest_out", t * t)) >= t * t:

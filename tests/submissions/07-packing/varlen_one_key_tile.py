@@ -1,0 +1,66 @@
+# cell: varlen_attention
+# breaks: test_varlen_attention
+# No key loop: BLOCK_N = next_power_of_2(max_seqlen), so one tile holds a sequence's whole key row and
+# a plain softmax (max, exp, sum of that tile) is exact. Right values, but nothing of the online
+# softmax is left, and on a GPU a tile of 512 keys no longer fits in a program's registers.
+@triton.jit
+def varlen_kernel(
+    Q, K, V, O,  # (T, H, D) packed tokens; O is written
+    CU,  # (N + 1,) int32 cu_seqlens
+    stride_t, stride_h,  # strides of a token and of a head, shared by q, k, v and O (contiguous, last dim 1)
+    scale,  # softmax scale
+    D: tl.constexpr,  # head dimension
+    BLOCK_M: tl.constexpr,  # queries per program
+    BLOCK_N: tl.constexpr,  # keys per loop step
+    CAUSAL: tl.constexpr,  # key j <= query i within the sequence
+    PRECISION: tl.constexpr,  # tl.dot's input_precision
+):
+    block = tl.program_id(0)
+    seq = tl.program_id(1)
+    head = tl.program_id(2)
+    first = tl.load(CU + seq)
+    length = tl.load(CU + seq + 1) - first
+    if block * BLOCK_M < length:
+        i = block * BLOCK_M + tl.arange(0, BLOCK_M)  # (BLOCK_M,) query positions in the sequence
+        dims = tl.arange(0, D)
+        base = first * stride_t + head * stride_h
+        q_rows = i[:, None] < length
+        q = tl.load(Q + base + i[:, None] * stride_t + dims[None, :], mask=q_rows, other=0.0).to(tl.float32)
+        row_max = tl.full([BLOCK_M], float("-inf"), dtype=tl.float32)
+        row_sum = tl.zeros([BLOCK_M], dtype=tl.float32)
+        acc = tl.zeros([BLOCK_M, D], dtype=tl.float32)
+        end = tl.minimum((block + 1) * BLOCK_M, length) if CAUSAL else length
+        for j0 in range(0, end, BLOCK_N):
+            j = j0 + tl.arange(0, BLOCK_N)  # (BLOCK_N,) key positions
+            k_cols = j[:, None] < length
+            k = tl.load(K + base + j[:, None] * stride_t + dims[None, :], mask=k_cols, other=0.0).to(tl.float32)
+            v = tl.load(V + base + j[:, None] * stride_t + dims[None, :], mask=k_cols, other=0.0).to(tl.float32)
+            s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * scale  # (BLOCK_M, BLOCK_N)
+            visible = j[None, :] < length
+            if CAUSAL:
+                visible = visible & (j[None, :] <= i[:, None])
+            s = tl.where(visible, s, float("-inf"))
+            new_max = tl.maximum(row_max, tl.max(s, 1))
+            p = tl.exp(s - new_max[:, None])
+            rescale = tl.exp(row_max - new_max)
+            row_sum = row_sum * rescale + tl.sum(p, 1)
+            acc = acc * rescale[:, None] + tl.dot(p, v, input_precision=PRECISION)
+            row_max = new_max
+        out = acc / row_sum[:, None]
+        tl.store(O + base + i[:, None] * stride_t + dims[None, :], out.to(O.dtype.element_ty), mask=q_rows)
+
+
+
+def varlen_attention(q, k, v, cu_seqlens, max_seqlen, causal=False, scale=None):
+    t, h, d = q.shape
+    q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
+    out = torch.empty_like(q)
+    n_seq = cu_seqlens.numel() - 1
+    if t == 0 or n_seq < 1 or max_seqlen < 1:
+        return out
+    BLOCK_N = triton.next_power_of_2(max_seqlen)  # the whole key row in one tile
+    grid = (triton.cdiv(max_seqlen, 32), n_seq, h)
+    varlen_kernel[grid](q, k, v, out, cu_seqlens, q.stride(0), q.stride(1),
+                        1.0 / math.sqrt(d) if scale is None else scale,
+                        D=d, BLOCK_M=32, BLOCK_N=BLOCK_N, CAUSAL=causal, PRECISION="ieee")
+    return out
