@@ -178,3 +178,117 @@ def test_checks_teach_without_showing_expected_values():
     assert "[" not in str(e.value)  # no arrays of expected signs
     with pytest.raises(AssertionError, match="launched no Triton kernel"):
         _check("orient_filter_triton", G.orient_filter_torch, _case("orient_filter_triton", "random non-degenerate points, N = 7"))
+
+
+# ---------------------------------------------------------------- the technique, not only the output
+
+
+def _longdouble_sign(a, b, c, origin: int):
+    """The sign of the cross product in np.longdouble (a 64-bit mantissa on x86), from one origin."""
+    pts = [np.asarray(x, dtype=np.float64).astype(np.longdouble) for x in (a, b, c)]
+    o, p, q = pts[origin], pts[(origin + 1) % 3], pts[(origin + 2) % 3]
+    u, v = p - o, q - o
+    return np.sign(u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0]).astype(np.int8)
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).nmant < 63, reason="np.longdouble is float64 here: nothing to defeat")
+def test_fine_determinants_defeat_long_double_from_every_origin():
+    for seed in range(4):
+        a, b, c = C.fine_determinants(np.random.default_rng(seed), 200)
+        exact = G.orient_fraction(a, b, c)
+        np.testing.assert_array_equal(G.orient_exact(a, b, c), exact)
+        fixed = slice(0, 24)  # the issue's triple, rotated and moved: in every seed
+        for origin in range(3):
+            assert (_longdouble_sign(a, b, c, origin) != exact).mean() > 0.5
+            assert (_longdouble_sign(a[fixed], b[fixed], c[fixed], origin) != exact[fixed]).any()
+    t = C.FINE_TRIPLE
+    assert G.orient_fraction(t[None, 0], t[None, 1], t[None, 2]).tolist() == [-1]
+
+
+def test_underflow_traps_need_the_guard():
+    a, b, c = C.underflow_traps(np.random.default_rng(0))
+    exact = G.orient_fraction(a, b, c)
+    sign, certain = G.orient_filter(a, b, c)
+    assert not certain.any()  # the guard sends every row to the exact path
+    for origin in range(3):  # and a filter without it, from any origin, trusts wrong signs on some rows
+        pts = (a, b, c)[origin:] + (a, b, c)[:origin]
+        sign, certain = G.orient_filter(pts[1], pts[2], pts[0], tiny=0.0)  # Shewchuk's form with origin pts[0]
+        assert (certain & (sign != exact)).sum() == 24, origin
+    detsum = np.abs((a[:, 0] - c[:, 0]) * (b[:, 1] - c[:, 1])) + np.abs((a[:, 1] - c[:, 1]) * (b[:, 0] - c[:, 0]))
+    assert (detsum < 2.0**-1022).all()  # every product underflows
+
+
+def test_fine_segments_and_hulls_defeat_long_double():
+    def side(o, p, q):  # long double orientation of one triple
+        return int(_longdouble_sign(o[None], p[None], q[None], 0)[0])
+
+    def boxed(p, q, r):
+        return min(p[0], q[0]) <= r[0] <= max(p[0], q[0]) and min(p[1], q[1]) <= r[1] <= max(p[1], q[1])
+
+    def long_double_meet(p1, p2, q1, q2):
+        d1, d2, d3, d4 = side(q1, q2, p1), side(q1, q2, p2), side(p1, p2, q1), side(p1, p2, q2)
+        return (d1 * d2 < 0 and d3 * d4 < 0) or (d1 == 0 and boxed(q1, q2, p1)) or (d2 == 0 and boxed(q1, q2, p2)) \
+            or (d3 == 0 and boxed(p1, p2, q1)) or (d4 == 0 and boxed(p1, p2, q2))
+
+    segs = C.fine_segments(np.random.default_rng(7), 40)
+    exact = np.array([G.segments_intersect_spec(*(x[k] for x in segs)) for k in range(len(segs[0]))])
+    rough = np.array([long_double_meet(*(x[k] for x in segs)) for k in range(len(segs[0]))])
+    assert not exact[:8].any() and rough[:8].sum() >= 4  # the issue's triple in 8 orders, in every seed
+    assert (exact != rough).mean() > 0.7
+    for seed in range(3):
+        pts = C.fine_hull(np.random.default_rng(seed))
+        hull = G.hull_spec(pts)
+        assert len(hull) == 4 and np.array_equal(G.convex_hull_fast(pts), hull)
+        assert len(G._chain(G._sorted_unique(pts), lambda o, a, b: side(np.array(o), np.array(a), np.array(b)))) == 3
+
+
+def test_counting_fractions_stops_an_exact_path_on_every_row():
+    from fractions import Fraction
+
+    def everywhere(a, b, c):
+        exact = np.frompyfunc(Fraction, 1, 1)
+        a, b, c = exact(np.asarray(a)), exact(np.asarray(b)), exact(np.asarray(c))
+        det = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+        return np.array([(d > 0) - (d < 0) for d in det], dtype=np.int8)
+
+    case = _case("orient", "1000000 random")
+    with pytest.raises(AssertionError, match="run the exact path only on the rows the filter cannot decide"):
+        _check("orient", everywhere, case)
+    got = verifier._run(G.EXERCISES["orient"], G.orient_exact, case)
+    assert int(got["fractions_built"]) < G.FRACTIONS_SLACK
+    assert Fraction.__dict__["__new__"].__func__.__qualname__ == "Fraction.__new__"  # restored after the run
+
+
+def test_a_python_loop_over_every_row_is_stopped_by_the_line_count():
+    def integer_loop(a, b, c):  # exact, no Fraction: a loop over rows in Python integers
+        out = np.zeros(len(a), dtype=np.int8)
+        for k in range(len(a)):
+            (ax, ay), (bx, by), (cx, cy) = ([int(v * 2**60) for v in p] for p in (a[k], b[k], c[k]))
+            d = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
+            out[k] = (d > 0) - (d < 0)
+        return out
+
+    with pytest.raises(AssertionError, match="lines of Python for 1,000,000 random rows"):
+        _check("orient", integer_loop, _case("orient", "1000000 random"))
+    assert C.object_dtypes(integer_loop) == ""
+    assert C.object_dtypes(lambda a: a.astype("O")) == "<lambda>, line 1"
+
+
+def test_the_filter_host_side_may_not_compute():
+    def host_filter(a, b, c):  # the filter in torch ops, then the reference kernel on the answer
+        sign, certain = G.orient_filter_torch(a, b, c)
+        G.orient_filter_triton(a, b, c)
+        return sign, certain
+
+    with pytest.raises(AssertionError, match="computed on the host with torch|must be your own"):
+        _check("orient_filter_triton", host_filter, _case("orient_filter_triton", "random non-degenerate points, N = 7"))
+
+
+@pytest.mark.parametrize("name, uses", [("segments_intersect", "import sympy"), ("convex_hull", "from sympy import convex_hull"),
+                                        ("polygon_area", "Fraction(0)"), ("polygon_area", "Decimal(0)"),
+                                        ("orient", "Decimal(0)"), ("orient", "np.frompyfunc(Fraction, 1, 1)"),
+                                        ("orient", "a.astype(object)"), ("orient_filter_triton", "a.numpy()")])
+def test_refused_names(name, uses):
+    from autograder import forbidden
+
+    assert forbidden.uses(f"def fn(a=None):\n    {uses}\n", G.EXERCISES[name].forbidden)

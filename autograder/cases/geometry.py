@@ -6,15 +6,21 @@ the grader uses: Kettner et al.'s grid of points next to a line, near-degenerate
 rounding a point on a line and nudging it by a few units in the last place, and integer lines whose
 products no longer fit in a float64 mantissa.
 """
+import ast
 import copy
+import fractions
+import inspect
+import textwrap
+from fractions import Fraction
 
 import numpy as np
 import torch
 
 from autograder.device import DEVICE
 
-from autograder.exercise import Case, Task, to_numpy
-from autograder.watch import TritonLaunches
+from autograder.exercise import NO_NUMPY, Case, Task, to_numpy
+from autograder.forbidden import reachable
+from autograder.watch import HostOps, count_lines
 
 U = 2.0**-53  # the unit roundoff of float64
 
@@ -28,6 +34,25 @@ BOUND_TRAPS = np.array([
     [[0.8777133520105451, 0.3332085270389782], [-0.8167145167358068, -0.268469136355193], [-0.2661119649687634, -0.07295461318391792]],
     [[0.7633783776789802, -0.7223013522160553], [-0.31366667319080754, 0.17544803382729723], [0.26205767476631775, -0.30443549517766116]],
 ])  # (5, 3, 2)
+
+# Rows (a, b, c) near 1e-158 on which every product underflows below 2^-1022: the two products of
+# Shewchuk's determinant (origin c) round to neighbouring multiples of 2^-1074, so the float det is
+# +-2^-1074, the float bound (3 + 16 eps) eps (|detleft| + |detright|) rounds to 0, and a filter
+# without its underflow guard calls the float sign certain; it is wrong on every row (the exact
+# sign is +1, the float one -1). Built by rounding a - c and b - c (c_x is a quarter of an ulp of
+# a_x) so that the exact products fall on either side of a rounding boundary. (5, 3, 2)
+UNDERFLOW_TRAPS = np.array([
+    [[1.4255878696015992e-160, 1.3679900716355163e-160], [2.6579696709505364e-160, 2.5505801487949018e-160], [-7.896825413969131e-177, 0.0]],
+    [[2.41217195926283e-159, 2.519186526026575e-159], [4.2281072465259994e-159, 4.4156846965830453e-159], [-1.263492066235061e-175, 0.0]],
+    [[3.675725472676474e-158, 3.406705667905964e-158], [6.808658934440904e-158, 6.310345306040752e-158], [-2.0215873059760975e-174, 0.0]],
+    [[6.233389734210104e-157, 5.98253359426008e-157], [1.1600499198199259e-156, 1.1133649446388838e-156], [-3.234539689561756e-173, 0.0]],
+    [[4.809219096461792e-156, 4.544667908667572e-156], [9.064964920930267e-156, 8.566308654903753e-156], [-2.587631751649405e-172, 0.0]],
+    [[2.345830014559537e-159, 2.1517429655040567e-159], [4.3778308652087754e-159, 4.015622065500877e-159], [-1.263492066235061e-175, 0.0]],
+])
+
+# a = (0, 0), b = (1 + 2^-52, 1), c = (1, 1 - 2^-52): the exact determinant is -2^-104, below 2^-64
+# of the products, so an 80-bit long double (64-bit mantissa) rounds it away. (3, 2)
+FINE_TRIPLE = np.array([[0.0, 0.0], [1.0 + 2.0**-52, 1.0], [1.0, 1.0 - 2.0**-52]])
 
 
 # ---------------------------------------------------------------- generators shared with the page
@@ -99,6 +124,104 @@ def wide_magnitudes(rng: np.random.Generator, n: int):
     return a, b, c
 
 
+def symmetry(p: np.ndarray, k: int) -> np.ndarray:
+    """One of four exact maps of the plane, on the last axis: identity, negation, rotation by 90
+    degrees, reflection x <-> y (which flips every orientation)."""
+    x, y = p[..., 0], p[..., 1]
+    return np.stack([(x, y), (-x, -y), (-y, x), (y, x)][k % 4], axis=-1)
+
+
+def exactly_moved(points: np.ndarray, offset) -> np.ndarray:
+    """points + offset where every coordinate of the sum is exact (checked in rationals); else
+    points unchanged, so that the moved rows keep their exact orientations."""
+    moved = points + offset
+    ok = all(Fraction(float(m)) == Fraction(float(p)) + Fraction(float(o)) for m, p, o in
+             zip(moved.ravel(), points.ravel(), np.broadcast_to(offset, points.shape).ravel()))
+    return moved if ok else points
+
+
+def underflow_traps(rng: np.random.Generator) -> tuple:
+    """UNDERFLOW_TRAPS under the four exact symmetries and the three rotations of the roles (so that
+    a filter with its origin at a, b or c meets rows built against it), in a random order: 72 rows."""
+    rows = [symmetry(t, k)[list(roles)] for t in UNDERFLOW_TRAPS for k in range(4)
+            for roles in ((0, 1, 2), (2, 0, 1), (1, 2, 0))]
+    rows = np.stack(rows)[rng.permutation(len(rows))]  # (72, 3, 2)
+    return rows[:, 0].copy(), rows[:, 1].copy(), rows[:, 2].copy()
+
+
+def _place(rng: np.random.Generator, points: np.ndarray) -> np.ndarray:
+    """points (..., 2) under a random exact symmetry, power-of-two scale and (exact) translation."""
+    points = symmetry(points, int(rng.integers(4))) * 2.0 ** int(rng.integers(-20, 21))
+    top = 2.0 ** np.floor(np.log2(np.abs(points).max()))
+    offset = rng.integers(-3, 4, 2) * 2.0 ** int(rng.integers(-3, 2)) * top
+    return exactly_moved(points, offset)
+
+
+def _exact_sign(o, a, b) -> int:
+    """The sign of (a - o) x (b - o) in rationals (to place the cases' points; graded elsewhere)."""
+    (ox, oy), (ax, ay), (bx, by) = ([Fraction(float(v)) for v in p] for p in (o, a, b))
+    d = (ax - ox) * (by - oy) - (ay - oy) * (bx - ox)
+    return (d > 0) - (d < 0)
+
+
+def _fine_rows(rng: np.random.Generator, n: int) -> np.ndarray:
+    """n triples (m, p, q) with m = (0, 0) between p = (1 + k1 u, 1 + k2 u) and q = (-1 + k3 u,
+    -1 + k4 u), u = 2^-52, k2 + k4 = k1 + k3: the exact determinant is (k1 k4 - k2 k3) u^2 (0 on
+    about one row in seven), while every product, from any origin, needs about 105 bits. (n, 3, 2)"""
+    k1, k2, k3 = rng.integers(-6, 7, (3, n))
+    k4 = k1 + k3 - k2
+    p = np.stack([1 + k1 * 2.0**-52, 1 + k2 * 2.0**-52], axis=1)
+    q = np.stack([-1 + k3 * 2.0**-52, -1 + k4 * 2.0**-52], axis=1)
+    return np.stack([np.zeros((n, 2)), p, q], axis=1)
+
+
+def fine_determinants(rng: np.random.Generator, n: int) -> tuple:
+    """Triples whose exact determinant is below 2^-64 of its products, so that no 64-bit mantissa
+    (np.longdouble on x86) holds it: FINE_TRIPLE with its roles rotated and reflected, under the four
+    symmetries and two exact translations (24 rows, every seed), then n rows of `_fine_rows`, each
+    with its roles permuted, moved by a random exact symmetry, scale and translation."""
+    fixed = [exactly_moved(symmetry(FINE_TRIPLE[list(roles)], k), off) for roles in
+             ((0, 1, 2), (1, 2, 0), (2, 0, 1)) for k in range(4) for off in ((0.0, 0.0), (0.5, -1.0))]
+    rows = [_place(rng, t[rng.permutation(3)]) for t in _fine_rows(rng, n)]
+    rows = np.stack(fixed + rows)  # (24 + n, 3, 2)
+    return rows[:, 0].copy(), rows[:, 1].copy(), rows[:, 2].copy()
+
+
+def fine_segments(rng: np.random.Generator, n: int) -> tuple:
+    """Segment pairs where an end point m of p lies 2^-104 (relative) off the line of segment q,
+    inside q's box, and p's other end lies on the same side: the segments are apart, but an
+    orientation that rounds the determinant to 0 puts m on q. FINE_TRIPLE's pair in all 8 orders of
+    ends and segments first (every seed), then n from `_fine_rows`, in random orders, moved exactly.
+    Four (8 + n, 2) arrays: p1, p2, q1, q2."""
+    def pair(m, q1, q2):  # p = (m, p2) with p2 on m's side of q, farther off
+        away = np.array([-(q2 - q1)[1], (q2 - q1)[0]]) * 0.25  # left of q1 -> q2
+        side = _exact_sign(q1, q2, m)
+        return np.stack([m, m + (side if side else 1) * away, q1, q2])  # (4, 2)
+
+    base = pair(*FINE_TRIPLE[[2, 0, 1]])  # m = (1, 1 - 2^-52) on segment (0, 0) -> (1 + 2^-52, 1)
+    orders = [[p1, p2, q1, q2] for p1, p2 in ((0, 1), (1, 0)) for q1, q2 in ((2, 3), (3, 2))]
+    quads = [base[o] for o in orders] + [base[o[2:] + o[:2]] for o in orders]
+    for m, q1, q2 in _fine_rows(rng, n):
+        quad = pair(m, q1, q2)[orders[int(rng.integers(4))]]
+        quads.append(_place(rng, quad if rng.integers(2) else quad[[2, 3, 0, 1]]))
+    quads = np.stack(quads)  # (8 + n, 4, 2)
+    return tuple(quads[:, k].copy() for k in range(4))
+
+
+def fine_hull(rng: np.random.Generator) -> np.ndarray:
+    """A hull with a vertex 2^-104 (relative) outside the line of its two neighbours: the points of
+    a `_fine_rows` triple whose middle point m is not on the line, an apex on the other side of
+    it, and a few interior points; moved by a random exact symmetry, scale and translation."""
+    while True:
+        m, p, q = _fine_rows(rng, 1)[0]
+        side = _exact_sign(m, p, q)
+        if side:
+            break
+    apex = side * np.array([-0.5, 0.5])  # m is left of p -> q when side > 0: the apex goes right
+    inner = np.round(((p + q + apex) / 3 + rng.uniform(-0.05, 0.05, (4, 2))) * 256) / 256  # dyadic: moves exactly
+    return _place(rng, np.concatenate([np.stack([m, p, q, apex]), inner]))[rng.permutation(8)]
+
+
 def star_polygon(rng: np.random.Generator, n: int, radius: float = 1.0) -> np.ndarray:
     """A random simple polygon, counter-clockwise: n vertices at sorted angles, random radii."""
     theta = np.sort(rng.uniform(0, 2 * np.pi, n))
@@ -117,6 +240,7 @@ def _orient_cases(rng: np.random.Generator) -> list[Case]:
     dec = decimal_line(40)
     i, j, k = rng.integers(0, 40, (3, 400))
     big = big_integer_lines(rng, 600)
+    fine = fine_determinants(rng, 200)
     n = 1_000_000
     rows = [rng.uniform(-1, 1, (n, 2)) for _ in range(3)]
     return [
@@ -126,6 +250,8 @@ def _orient_cases(rng: np.random.Generator) -> list[Case]:
         Case("adversarial near-collinear points (Kettner's grid, roles rotated)", (q, r, p)),
         Case("near-degenerate points a few ulps off a line", (ka, kb, kc)),
         Case("integer coordinates near 1e8 on common lines", big),
+        Case("determinants below 2^-64 of the products (no 64-bit mantissa holds them: long double is not exact)", fine),
+        Case("coordinates near 1e-158 whose products underflow (the float bound rounds to 0)", underflow_traps(rng)),
         Case("coordinates near 1e-8", tuple(tiny)),
         Case("N = 1", (np.array([[0.0, 0.0]]), np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]]))),
         Case("N = 0 (an empty int8 array)", (np.zeros((0, 2)), np.zeros((0, 2)), np.zeros((0, 2)))),
@@ -153,12 +279,76 @@ def _raised(fn, args) -> dict:
         return {"raised": np.array(type(e).__name__)}
 
 
+class TooManyFractions(Exception):
+    """Raised inside the learner's code once it has built more Fractions than a case allows."""
+
+
+class CountFractions:
+    """Counts the `fractions.Fraction` objects built while active (every construction, from a float,
+    an int or another Fraction's arithmetic) and stops the call with TooManyFractions past `stop`:
+    exact arithmetic on every one of a million rows is the cost the filter exists to avoid."""
+
+    def __init__(self, stop: int):
+        self.stop, self.built, self.stopped = stop, 0, False
+
+    def __enter__(self) -> "CountFractions":
+        self._new = new = Fraction.__dict__["__new__"]
+        watch = self
+
+        def counting(cls, *args, **kwargs):
+            watch.built += 1
+            if watch.built > watch.stop:
+                watch.stopped = True
+                raise TooManyFractions(f"built more than {watch.stop} Fractions")
+            return new(cls, *args, **kwargs)
+
+        fractions.Fraction.__new__ = counting
+        return self
+
+    def __exit__(self, *exc) -> None:
+        fractions.Fraction.__new__ = self._new
+
+
+FRACTION_STOP = 100_000  # far above what the exact path needs on random rows (a few per uncertain row)
+LINE_STOP = 20_000  # Python lines run in the learner's functions: a loop over a million rows passes it at once
+
+
+def object_dtypes(fn) -> str:
+    """Where fn (or a function of its notebook that it reaches) names NumPy's object dtype as a string
+    ("O", "object"): "fn, line N", or "". An object array runs Python arithmetic on every element
+    inside NumPy's loops, out of sight of a line count."""
+    for f in reachable(fn):
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(f)))
+        except (OSError, TypeError, SyntaxError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.strip("|=<>") in ("O", "object"):
+                return f"{f.__name__}, line {node.lineno}"
+    return ""
+
+
 def _run_orient(fn, case: Case):
     args, before = case.args, _copies(case.args)
     if "raise" in case.kind:
         return _raised(fn, args)
-    out = to_numpy(fn(*args))
-    return {"sign": out, "unchanged": np.array(_same(before, args))}
+    if "vectorise" not in case.kind:
+        return {"sign": to_numpy(fn(*args)), "unchanged": np.array(_same(before, args))}
+    where = object_dtypes(fn)
+    if where:  # refused before it runs a Python loop per row inside NumPy
+        return {"fractions_built": np.array(0), "stopped": np.array(False), "lines": np.array(0),
+                "object_dtype": np.array(where)}
+    out, lines = None, 0
+    with CountFractions(FRACTION_STOP) as count:
+        try:
+            out, lines = count_lines(fn, args, LINE_STOP)
+        except TooManyFractions:
+            pass
+    work = {"fractions_built": np.array(count.built), "stopped": np.array(count.stopped), "lines": np.array(lines),
+            "object_dtype": np.array("")}
+    if out is None:
+        return work
+    return {"sign": to_numpy(out), "unchanged": np.array(_same(before, args)), **work}
 
 
 # ---------------------------------------------------------------- segments_intersect
@@ -200,6 +390,7 @@ def _segment_cases(rng: np.random.Generator) -> list[Case]:
         Case("identical segments", _segment_rows(((0, 0), (2, 1), (0, 0), (2, 1)), ((0, 0), (2, 1), (2, 1), (0, 0)))),
         Case("near-collinear adversarial segments (a float orientation decides them wrongly)",
              _near_collinear_segments(rng, 400)),
+        Case("an end point 2^-104 off the other segment's line (long double is not exact)", fine_segments(rng, 40)),
         Case("random small-integer segments (many degenerate)", tuple(big)),
     ]
 
@@ -232,6 +423,7 @@ def _area_cases(rng: np.random.Generator) -> list[Case]:
         Case("a clockwise random polygon", (star_polygon(rng, 25)[::-1].copy(),)),
         Case("a polygon translated to near 1e8 (translate by a vertex first)", (star + rng.uniform(0.9e8, 1.1e8, 2),)),
         Case("a unit square translated to near 1e12", (square + 1e12 + rng.integers(0, 1000, 2),)),
+        Case("a random polygon translated to near 1e12", (star_polygon(rng, 20) + rng.uniform(0.9e12, 1.1e12, 2),)),
         Case("a polygon translated to near -1e9", (ell - 1e9,)),
         Case("N = 2 (area 0.0)", (np.array([[0.0, 0.0], [1.0, 1.0]]),)),
         Case("N = 1 (area 0.0)", (np.array([[5.0, 5.0]]),)),
@@ -269,6 +461,7 @@ def _hull_cases(rng: np.random.Generator) -> list[Case]:
     kp, _, _ = kettner_grid(12)
     kettner = np.concatenate([kp, [[12.0, 12.0], [24.0, 24.0], [30.0, 12.0]]])
     dec = np.concatenate([decimal_line(60), [[3.0, 0.0]]])
+    traps = [symmetry(UNDERFLOW_TRAPS[i], int(rng.integers(4))) for i in rng.choice(len(UNDERFLOW_TRAPS), 2, replace=False)]
     return [
         Case("random points in a square", (square,)),
         Case("random Gaussian points", (disk,)),
@@ -283,6 +476,10 @@ def _hull_cases(rng: np.random.Generator) -> list[Case]:
         Case("adversarial near-collinear edge (a float orientation builds a wrong hull)", (adversarial,)),
         Case("Kettner's grid next to a line", (kettner,)),
         Case("points on a decimal line y = 0.3 + 0.7 x", (dec,)),
+        Case("a vertex 2^-104 off its neighbours' line (long double is not exact)", (fine_hull(rng),)),
+        Case("a vertex 2^-104 off its neighbours' line, moved (long double is not exact)", (fine_hull(rng),)),
+        Case("a triangle near 1e-158 whose turns' products underflow (the float bound rounds to 0)", (traps[0],)),
+        Case("another triangle near 1e-158 whose products underflow", (traps[1],)),
         Case("the shape is (N, 3) (raise ValueError)", (np.zeros((5, 3)),)),
     ]
 
@@ -309,6 +506,7 @@ def _filter_cases(rng: np.random.Generator) -> list[Case]:
         Case("random non-degenerate points, N = 3001 (not a multiple of a block)", rand(3001)),
         Case("coordinates with |x| in [1e-30, 1e30] or 0", wide_magnitudes(rng, 4000)),
         Case("near-degenerate rows where a bound without the factor 3 is wrong", traps),
+        Case("coordinates near 1e-158 whose products underflow (the float bound rounds to 0)", underflow_traps(rng)),
         Case("near-degenerate points a few ulps off a line", near_line(rng, 40_000)),
         Case("Kettner's grid (all near-collinear)", (p, q, r)),
         Case("exactly collinear integer points", tuple(rng.integers(-3, 4, (3, 500, 2)).astype(np.float64))),
@@ -318,24 +516,57 @@ def _filter_cases(rng: np.random.Generator) -> list[Case]:
     ]
 
 
+class HostOpCount(HostOps):
+    """HostOps, plus how many torch ops the host side ran in all (allocations and copies included):
+    a wrapper that loops over rows on the host (`.item()`, indexing, writing one element at a time)
+    runs thousands where a wrapper that launches once runs a handful."""
+
+    def __init__(self):
+        super().__init__(poison=True)
+        self.count = 0
+
+    def on_op(self, name, func, args, kwargs, out):
+        self.count += 1
+        super().on_op(name, func, args, kwargs, out)
+
+    def summary(self) -> dict:
+        return {**super().summary(), "host_op_count": np.array(self.count)}
+
+
 def _run_filter(fn, case: Case):
     a, b, c = (torch.from_numpy(x.copy()).to(DEVICE) for x in case.args)
     if "raise" in case.kind:
         return _raised(fn, (a, b, c))
-    with TritonLaunches() as launches:
+    with HostOpCount() as watch:
         sign, certain = fn(a, b, c)
     on_device = all(getattr(t, "device", None) == a.device for t in (sign, certain))
     unchanged = all(np.array_equal(t.cpu().numpy(), x) for t, x in zip((a, b, c), case.args))
-    return {"sign": to_numpy(sign), "certain": to_numpy(certain), "launches": np.array(launches.count),
+    return {"sign": to_numpy(sign), "certain": to_numpy(certain), **watch.summary(),
             "on_device": np.array(on_device), "unchanged": np.array(unchanged)}
 
 
+GEOMETRY_LIBRARIES = frozenset({"scipy", "ConvexHull", "shapely", "sympy", "mpmath", "gmpy2"})
+EXACT_ARITHMETIC = frozenset({"Fraction", "fractions", "Decimal", "decimal", ".as_integer_ratio", "sympy", "mpmath", "gmpy2"})
+
 TASKS = {
-    "orient": Task("orient", _orient_cases, _run_orient),
-    "segments_intersect": Task("segments_intersect", _segment_cases, _run_segments),
-    "polygon_area": Task("polygon_area", _area_cases, _run_area),
-    "convex_hull": Task("convex_hull", _hull_cases, _run_hull, forbidden=frozenset({"scipy", "ConvexHull", "shapely"}),
-                        why="Qhull (scipy's ConvexHull) and shapely decide turns in floating point with a tolerance; "
-                            "build Andrew's monotone chain on an exact orientation test yourself."),
-    "orient_filter_triton": Task("orient_filter_triton", _filter_cases, _run_filter),
+    "orient": Task("orient", _orient_cases, _run_orient,
+                   forbidden=frozenset({"Decimal", "decimal", "sympy", "mpmath", "gmpy2", "frompyfunc", "vectorize", "object"}),
+                   why="exact arithmetic on every row is what the float filter saves (and object arrays, np.frompyfunc "
+                       "and np.vectorize run Python arithmetic on every row): decide the rows the filter can in float64 "
+                       "and loop over the few it leaves uncertain in fractions.Fraction (section 3, Algorithm 1)."),
+    "segments_intersect": Task("segments_intersect", _segment_cases, _run_segments, forbidden=GEOMETRY_LIBRARIES,
+                               why="a geometry library decides the intersection for you: write the straddle test and "
+                                   "its degenerate cases on an exact orientation yourself (section 4, Algorithm 2)."),
+    "polygon_area": Task("polygon_area", _area_cases, _run_area, forbidden=EXACT_ARITHMETIC | GEOMETRY_LIBRARIES,
+                         why="exact arithmetic (or a library) on the raw coordinates skips what this exercise teaches: "
+                             "move vertex 0 to the origin and sum the shoelace terms in float64 (section 5)."),
+    "convex_hull": Task("convex_hull", _hull_cases, _run_hull, forbidden=GEOMETRY_LIBRARIES,
+                        why="Qhull (scipy's ConvexHull), shapely and sympy build the hull for you (Qhull and shapely "
+                            "decide turns in floating point with a tolerance); build Andrew's monotone chain on an "
+                            "exact orientation test yourself (section 6)."),
+    "orient_filter_triton": Task("orient_filter_triton", _filter_cases, _run_filter,
+                                 forbidden=NO_NUMPY | EXACT_ARITHMETIC | {"ctypes", ".untyped_storage", ".storage"},
+                                 why="the filter runs in your kernel: the wrapper checks shapes, allocates the outputs, "
+                                     "makes the inputs contiguous and launches once (section 7); NumPy, lists and "
+                                     "Python arithmetic on the host would compute it outside the kernel."),
 }

@@ -16,8 +16,9 @@ from autograder.device import DEVICE
 import triton  # noqa: E402  (after autograder.device, always)
 import triton.language as tl  # noqa: E402
 
-from autograder.cases.geometry import TASKS
+from autograder.cases.geometry import LINE_STOP, TASKS
 from autograder.exercise import Case, require
+from autograder.rules import kernel_rules
 from autograder.tolerance import compare
 
 EPS = 2.0**-53  # unit roundoff of float64: |fl(x) - x| <= EPS |x|
@@ -67,15 +68,16 @@ def orient_eps(a, b, c, eps: float = 1e-9) -> np.ndarray:
     return np.where(np.abs(det) <= eps, 0, np.sign(det)).astype(np.int8)
 
 
-def orient_filter(a, b, c) -> tuple[np.ndarray, np.ndarray]:
-    """Shewchuk's stage A: (sign of the float det, whether that sign is certain), each (N,)."""
+def orient_filter(a, b, c, tiny: float = TINY) -> tuple[np.ndarray, np.ndarray]:
+    """Shewchuk's stage A: (sign of the float det, whether that sign is certain), each (N,). Rows
+    with |detleft| + |detright| < tiny are never certain (the underflow guard; tiny = 0 drops it)."""
     a, b, c = as_rows(a, b, c, name="orient")
     detleft = (a[:, 0] - c[:, 0]) * (b[:, 1] - c[:, 1])  # (N,)
     detright = (a[:, 1] - c[:, 1]) * (b[:, 0] - c[:, 0])
     det = detleft - detright
     detsum = np.abs(detleft) + np.abs(detright)
     with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: never certain
-        certain = (np.abs(det) > CCW_ERRBOUND * detsum) & (detsum >= TINY)
+        certain = (np.abs(det) > CCW_ERRBOUND * detsum) & (detsum >= tiny)
     return np.sign(det).astype(np.int8), certain
 
 
@@ -314,6 +316,11 @@ def _ref_orient(case: Case):
 
 
 _ORIENT_HINTS = {
+    "long double": "the determinant is below 2^-64 of the products here, so a wider float (np.longdouble: a 64-bit "
+             "mantissa) rounds it away too: only rational (or big-integer) arithmetic is exact (section 3)",
+    "underflow": "the products are below 2^-1022, where rounding is no longer relative and the float bound "
+                 "rounds to 0: send rows with |detleft| + |detright| < 2^-900 to the exact path (the underflow "
+                 "guard, section 3)",
     "1e-8": "a fixed eps calls every such triple collinear; there is no eps in an exact test",
     "1e8": "the cross products exceed 2^53 here, so the float det is rounded: fall back to exact arithmetic when the filter is unsure",
     "Kettner": "the float sign is wrong next to the line: trust it only where the error bound says so",
@@ -322,9 +329,40 @@ _ORIENT_HINTS = {
 }
 
 
+FRACTIONS_PER_UNSURE_ROW = 64  # 6 coordinates and the arithmetic on them, with room to spare
+FRACTIONS_SLACK = 1_000
+LINES_PER_UNSURE_ROW = 40  # the exact path's loop body, with room to spare
+LINES_SLACK = 2_000
+
+
+def _check_work(case: Case, got) -> None:
+    """The exact path runs on the rows the filter leaves uncertain, not on every row: counted in
+    Fractions built, in Python lines run, and refused in object arrays."""
+    n = len(case.args[0])
+    unsure = int(np.sum(~orient_filter(*case.args)[1]))
+    step = "run the exact path only on the rows the filter cannot decide (section 3, Algorithm 1, lines 4 to 7)"
+    where = str(got["object_dtype"])
+    if where:
+        raise AssertionError(f"makes an object array ({where}): NumPy then runs Python arithmetic on every row; {step}, "
+                             "and compute the filter in float64 on whole arrays")
+    built = int(got["fractions_built"])
+    if bool(got["stopped"]) or built > FRACTIONS_PER_UNSURE_ROW * unsure + FRACTIONS_SLACK:
+        said = f"more than {built - 1:,}" if bool(got["stopped"]) else f"{built:,}"
+        raise AssertionError(f"built {said} Fractions for {n:,} random rows, of which the float filter leaves {unsure} "
+                             f"uncertain: {step}, not on every row")
+    lines = int(got["lines"])
+    if lines > LINES_PER_UNSURE_ROW * unsure + LINES_SLACK:
+        said = f"more than {LINE_STOP:,}" if lines > LINE_STOP else f"{lines:,}"
+        raise AssertionError(f"ran {said} lines of Python for {n:,} random rows, of which the float filter leaves "
+                             f"{unsure} uncertain: a loop over every row is what the filter saves; compute it on whole "
+                             f"arrays and {step}")
+
+
 def _check_orient(case: Case, got, want):
     if _raises(case, got):
         return
+    if "fractions_built" in got:
+        _check_work(case, got)
     require(got, want)
     _unchanged(got)
     try:
@@ -349,7 +387,8 @@ def _check_segments(case: Case, got, want):
     except AssertionError as e:
         wrong = got["hit"] != want["hit"]
         said = "True where the segments are apart" if (got["hit"] & wrong).any() else "False where the segments meet"
-        raise AssertionError(f"{e} (it says {said})") from None
+        hint = next((h for key, h in _ORIENT_HINTS.items() if key in case.kind), "")
+        raise AssertionError(f"{e} (it says {said}){'; ' + hint if hint else ''}") from None
 
 
 def _ref_area(case: Case):
@@ -380,6 +419,14 @@ def _check_hull(case: Case, got, want):
         return
     require(got, want)
     _unchanged(got)
+    try:
+        _same_hull(got, want)
+    except AssertionError as e:
+        hint = next((h for key, h in _ORIENT_HINTS.items() if key in case.kind), "")
+        raise AssertionError(f"{e}{'; ' + hint if hint else ''}") from None
+
+
+def _same_hull(got, want) -> None:
     g, w = got["hull"], want["hull"]
     if g.dtype != np.float64 or g.ndim != 2 or g.shape[1:] != (2,):
         raise AssertionError(f"returns an array of dtype {g.dtype} and shape {g.shape}; expected float64 (H, 2)")
@@ -392,7 +439,8 @@ def _check_hull(case: Case, got, want):
             "start at the lowest point (min y, then min x)" if rolled else "list them counter-clockwise"))
     extra, missing = as_set(g) - as_set(w), as_set(w) - as_set(g)
     if len(g) > len(as_set(g)):
-        raise AssertionError("repeats a vertex: merge duplicated points")
+        raise AssertionError("repeats a vertex: merge duplicated points (a turn with the wrong sign can also keep a "
+                             "vertex twice)")
     if extra and not missing:
         raise AssertionError(f"keeps {len(extra)} point(s) that are not vertices of the exact hull "
                              "(points on an edge, or points a float orientation misjudged): pop on turn <= 0")
@@ -408,6 +456,9 @@ def _ref_filter(case: Case):
         return {"sign": sign, "certain": certain, "launches": np.array(0), "on_device": np.array(True),
                 "unchanged": np.array(True)}
     return _ref_raise_or(case, compute)
+
+
+HOST_OPS_ALLOWED = 40  # checks, allocations, contiguous copies, the constants tensor: a handful
 
 
 def _check_filter(case: Case, got, want):
@@ -434,11 +485,29 @@ def _check_filter(case: Case, got, want):
         exact = orient_fraction(*(x[check] for x in case.args))
         wrong += int(np.sum(got["sign"][check] != exact))
     if wrong:
+        if "underflow" in case.kind:
+            raise AssertionError(f"calls {wrong} row(s) certain whose sign is wrong: below 2^-1022 the products "
+                                 "underflow and the float bound rounds to 0; certain also needs |detleft| + |detright| "
+                                 ">= 2^-900 (the underflow guard, section 3), loaded from a float64 tensor like the bound")
         raise AssertionError(f"calls {wrong} row(s) certain whose sign is wrong: the bound is too small "
                              "(Shewchuk's (3 + 16 eps) eps (|detleft| + |detright|), eps = 2^-53)")
     if "non-degenerate" in case.kind and sure.mean() < 0.99:
         raise AssertionError(f"leaves {1 - sure.mean():.1%} of random rows uncertain (at most 1% allowed): "
                              "the bound is far too large, or certain is not |det| > errbound")
+    if n:
+        _kernel_does_the_work(got, n)
+
+
+def _kernel_does_the_work(got, n: int) -> None:
+    """One launch of the learner's orient_filter_kernel, and a host side that only allocates, copies
+    and launches (no torch arithmetic, and a handful of ops, not a loop over rows)."""
+    kernel_rules(got, kernels={"orient_filter_kernel"}, launches=1, host=True,
+                 see="section 7: one launch covers every row, one program per block")
+    ops = int(got["host_op_count"])
+    if ops > HOST_OPS_ALLOWED:
+        raise AssertionError(f"ran {ops} torch ops on the host for {n} rows (at most {HOST_OPS_ALLOWED}): the wrapper "
+                             "allocates, makes the inputs contiguous and launches once; a loop over rows (.item(), "
+                             "indexing, writing elements) belongs in the kernel (section 7)")
 
 
 EXERCISES = {
