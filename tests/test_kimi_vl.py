@@ -78,3 +78,48 @@ def test_checks_fail_with_teaching_messages():
         return K.per_expert_loop(x, off, w)
 
     _fails("grouped_matmul", gmm_torch, "K = 7", "torch op")
+
+
+def test_moe_cost_checks_name_each_dense_road():
+    case = next(c for c in K.EXERCISES["moe_forward"].cases(np.random.default_rng(0)) if c.kind == K.COST_CASE)
+    want = K._ref_moe(case)
+    fine = {**want, "flops": np.array(1), "largest": np.array(512), "work": np.array(17000), "products": np.array(25),
+            "lines": np.array(75), "changed": np.array(False)}
+    K._check_moe(case, fine, want)
+    for change, needle in (({"lines": np.array(10**4)}, "Python lines"), ({"flops": np.array(10**6)}, "budget"),
+                           ({"largest": np.array(32 * 8 * 32)}, "T E F = 8192 or more"),
+                           ({"work": np.array(10**5)}, "elementwise pass"), ({"products": np.array(64)}, "3 E \\+ 4")):
+        with pytest.raises(AssertionError, match=needle):
+            K._check_moe(case, fine | change, want)
+
+
+def test_grouped_checks_name_the_launch_the_grid_and_the_host():
+    case = next(c for c in K.EXERCISES["grouped_matmul"].cases(np.random.default_rng(0)) if c.kind.startswith("300 rows"))
+    want = K._ref_grouped(case)
+    x, off, w = case.args
+
+    def record(launches=1, grid=(10, 2, 1), bm=32, host_ops=()):
+        return {**want, "matmul_ops": np.array([], dtype=str), "changed": np.array(False),
+                "launches": np.array(launches), "kernels": np.array(["_gmm_kernel"] * launches),
+                "kernel_modules": np.array(["__main__"] * launches), "grids": np.array([grid] * launches),
+                "constexprs": np.array([f"BM={bm}, BN=32, BK=32, IEEE=True"] * launches),
+                "dot_precisions": np.array(["fp32 x fp32 ieee"]), "compile_errors": np.array([], dtype=str),
+                "host_ops": np.array(list(host_ops), dtype=str)}
+
+    K._check_grouped_mm(case, record(), want)
+    for rec, needle in ((record(launches=2), "launched _gmm_kernel 2 times for 2 experts: one launch"),
+                        (record(grid=(10, 1, 1)), "grid of \\(10, 1, 1\\) for 2 experts"),
+                        (record(bm=512, grid=(1, 2, 1)), "BM = 512"), (record(host_ops=("add",)), "on the host")):
+        with pytest.raises(AssertionError, match=needle):
+            K._check_grouped_mm(case, rec, want)
+
+
+def test_reference_grouped_kernel_is_in_bounds_and_compiles_for_sm90():
+    off = torch.tensor([0, 5, 5, 45, 48])
+    x, w = torch.randn(48, 33), torch.randn(4, 33, 20)
+    with K.MatmulWatch(poison=True) as watch:  # OutOfBounds would be raised inside the launch
+        out = K.grouped_matmul_triton(x, off, w)
+    assert torch.allclose(out.double(), K.grouped_matmul_spec(x, off, w).double(), atol=1e-4)
+    summary = watch.summary()
+    assert int(summary["launches"]) == 1 and not summary["compile_errors"].size, summary["compile_errors"]
+    assert not watch.matmuls and list(summary["dot_precisions"]) == ["fp32 x fp32 ieee"]

@@ -10,8 +10,8 @@ import torch
 
 from autograder.device import CUDA, DEVICE
 
-from autograder.exercise import Case, Task, dtype_name, raised, to_numpy
-from autograder.watch import OpWatch, tensors
+from autograder.exercise import NO_NUMPY, Case, Task, dtype_name, raised, to_numpy
+from autograder.watch import HostOps, count_lines, tensors
 
 # ---------------------------------------------------------------- watching matrix products
 
@@ -32,23 +32,64 @@ def _flops(name: str, args) -> int:
     return 2 * max((t.numel() for t in ts), default=0)  # anything else: at least its largest operand
 
 
-class MatmulWatch(OpWatch):
+class MatmulWatch(HostOps):
     """Records, outside Triton launches: `flops`, the FLOPs of matrix-multiply ops (aten level:
-    F.linear and @ arrive as mm / addmm / bmm), `ops`, their names, and `launches`."""
+    F.linear and @ arrive as mm / addmm / bmm), `matmuls`, their names, `products`, how many of
+    them ran, `largest`, the most elements one computing op (not a view, not an allocation) wrote,
+    `work`, the elements all computing ops wrote together (a dense pass written with broadcasting,
+    or a loop of multiply-adds, runs no matmul but writes every expert's intermediate), `ops`, the
+    host ops that computed anything (HostOps: allocations, views and copies are free), and the
+    launches (`triton`, `launches`). `poison=True` fills fresh `torch.empty*` with NaN."""
 
-    def __init__(self):
-        super().__init__()
-        self.flops, self.ops = 0, set()
+    def __init__(self, poison: bool = False):
+        super().__init__(poison=poison)
+        self.flops, self.matmuls, self.products, self.largest, self.work = 0, set(), 0, 0, 0
 
     def on_op(self, name, func, args, kwargs, out):
-        if name.lstrip("_") in {m.lstrip("_") for m in MATMUL_OPS}:
-            self.ops.add(name)
+        super().on_op(name, func, args, kwargs, out)
+        if name.lstrip("_") in _MATMUL_NAMES:
+            self.matmuls.add(name)
+            self.products += 1
             self.flops += _flops(name, list(tensors(args)))
+        if not func.is_view and name not in _FREE:
+            written = [t.numel() for t in tensors(out)]
+            self.largest = max([self.largest] + written)
+            self.work += sum(written)
+
+
+_MATMUL_NAMES = {m.lstrip("_") for m in MATMUL_OPS}
+_FREE = {"empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided", "zeros", "zeros_like",
+         "new_zeros", "ones", "ones_like", "new_ones", "full", "full_like", "new_full", "scalar_tensor", "detach",
+         "alias", "lift_fresh", "lift_fresh_copy", "_local_scalar_dense", "item",
+         "sym_size", "sym_stride", "sym_numel", "is_nonzero"}  # allocations and reads: no work
 
 
 def moe_flop_budget(t: int, d: int, f: int, e: int, top_k: int) -> int:
     """1.5 x (router 2 T D E + routed experts 6 T k D F): what a sort-dispatched MoE needs, with room."""
     return int(1.5 * (2 * t * d * e + 6 * t * top_k * d * f))
+
+
+def moe_work_budget(t: int, d: int, f: int, e: int, top_k: int) -> int:
+    """6 x (T E + T k (D + F) + E T D): elements a dispatched MoE's torch ops write (router scores,
+    each routed pair's hidden and output rows, one scatter-add into (T, D) per expert), with room.
+    Every expert on every token writes T E (3F + D) or more, elementwise."""
+    return 6 * (t * e + t * top_k * (d + f) + e * t * d)
+
+
+def moe_largest(t: int, f: int, e: int) -> int:
+    """No tensor of T E F elements: every expert's hidden layer for every token."""
+    return t * e * f
+
+
+def moe_products(e: int) -> int:
+    """Matrix products of a dispatched call: 3 per expert (gate, up, down on its block of rows),
+    one for the router and three for the shared expert."""
+    return 3 * e + 4
+
+
+def moe_lines(t: int, e: int) -> int:
+    """Python lines moe_forward may run: a loop over the experts, not over tokens times features."""
+    return 40 * (t + e) + 500
 
 
 COST_CASE = "the matmul FLOPs of one call stay under 1.5 x (2TDE + 6TkDF)"  # the case whose check reads them
@@ -206,10 +247,21 @@ def _run_moe(fn, case: Case):
 
     if "raise" in case.kind:
         return {"raised": raised(call), "changed": _changed(before, inputs)}
+    cost = {}
     with MatmulWatch() as watch:
-        out, counts = call()
+        if case.kind == COST_CASE:  # the Python lines run too, stopped at the budget
+            result, lines = count_lines(fn, (*ts, top_k, scoring, norm_topk, scale, sh),
+                                        moe_lines(x.shape[0], router.shape[0]))
+            cost["lines"] = np.array(lines)
+            if result is None:
+                return cost | {"changed": _changed(before, inputs)}
+        else:
+            result = call()
+    out, counts = result
+    cost |= {"flops": np.array(watch.flops), "products": np.array(watch.products), "largest": np.array(watch.largest),
+             "work": np.array(watch.work)}
     return {"out": to_numpy(out), "out_dtype": dtype_name(out), "counts": to_numpy(counts), "counts_dtype": dtype_name(counts),
-            "flops": np.array(watch.flops), "changed": _changed(before, inputs)}
+            **cost, "changed": _changed(before, inputs)}
 
 
 # ---------------------------------------------------------------- exercise 4: grouped matmul
@@ -227,6 +279,8 @@ def _grouped_cases(rng) -> list[Case]:
         Case("K = 33, N = 20", _grouped_args(rng, [17, 4, 9, 2], 33, 20)),
         Case("K = 50, an empty expert before a used one", _grouped_args(rng, [0, 13, 0, 21], 50, 12)),
         Case("one expert holds every row", _grouped_args(rng, [40], 16, 16)),
+        Case("300 rows in one expert's segment (more than one row tile of at most 128)",
+             _grouped_args(rng, [300, 7], 16, 16)),
         Case("random segment sizes", _grouped_args(rng, [int(s) for s in rng.integers(0, 20, 5)], 24, 10)),
         Case("T = 0 returns (0, N)", _grouped_args(rng, [0, 0, 0], 8, 5)),
         Case("K = 0 gives zeros", _grouped_args(rng, [3, 2], 0, 4)),
@@ -253,10 +307,10 @@ def _run_grouped(fn, case: Case):
     before = [xt.clone(), ot.clone(), wt.clone()]
     if "raise" in case.kind:
         return {"raised": raised(lambda: fn(xt, ot, wt)), "changed": _changed(before, [xt, ot, wt])}
-    with MatmulWatch() as watch:
+    with MatmulWatch(poison=True) as watch:
         out = fn(xt, ot, wt)
-    return {"out": to_numpy(out), "out_dtype": dtype_name(out), "launches": np.array(watch.launches),
-            "matmul_ops": np.array(sorted(watch.ops), dtype=str), "changed": _changed(before, [xt, ot, wt])}
+    return {"out": to_numpy(out), "out_dtype": dtype_name(out), **watch.summary(),
+            "matmul_ops": np.array(sorted(watch.matmuls), dtype=str), "changed": _changed(before, [xt, ot, wt])}
 
 
 # ---------------------------------------------------------------- tasks
@@ -267,7 +321,9 @@ NO_TORCH_MATMUL = ("the products must run inside your Triton kernel with tl.dot,
 TASKS = {
     "patch_merger": Task("patch_merger", _merger_cases, _run_merger),
     "rope_2d": Task("rope_2d", _rope_cases, _run_rope),
-    "moe_forward": Task("moe_forward", _moe_cases, _run_moe),
+    "moe_forward": Task("moe_forward", _moe_cases, _run_moe, forbidden=NO_NUMPY - {".tolist"},
+                        why="the routing and the experts run in torch ops, where the grader counts their work: "
+                            "no NumPy."),
     "grouped_matmul": Task(
         "grouped_matmul", _grouped_cases, _run_grouped,
         forbidden=frozenset({"matmul", "bmm", "einsum", "baddbmm", "mm", "linear", "tensordot", "_grouped_mm"}),

@@ -19,7 +19,8 @@ import triton  # noqa: E402  (after autograder.device, always)
 import triton.language as tl  # noqa: E402
 
 from autograder.cases.kimi_vl import (  # noqa: F401  (re-exported for the page)
-    COST_CASE, SHIFT_CASE, TASKS, MatmulWatch, moe_flop_budget)
+    COST_CASE, SHIFT_CASE, TASKS, MatmulWatch, moe_flop_budget, moe_largest, moe_lines, moe_products, moe_work_budget)
+from autograder import rules
 from autograder.exercise import Case, check_outputs, require
 from autograder.tolerance import compare, tolerance
 
@@ -499,13 +500,36 @@ def _check_moe(case: Case, got, want):
         raise AssertionError(f"{e}; scores are softmax over all E logits (or sigmoid), the top_k chosen, divided by "
                              "their sum when norm_topk, times scale (routed experts only), plus the shared expert") from None
     if case.kind == COST_CASE:
-        x, router, wg = case.args[:3]
-        t, d = x.shape
-        budget = moe_flop_budget(t, d, wg.shape[2], router.shape[0], case.args[5])
-        if int(got["flops"]) > budget:
-            raise AssertionError(f"ran {int(got['flops'])} matmul FLOPs at T = {t}, D = {d}, F = {wg.shape[2]}, "
-                                 f"E = {router.shape[0]}, top_k = {case.args[5]}, over the budget {budget}: run each "
-                                 "expert only on the tokens routed to it (sort or group the (token, expert) pairs)")
+        _check_moe_cost(case, got)
+
+
+DISPATCH = "run each expert only on the tokens routed to it (sort or group the (token, expert) pairs), see section 5"
+
+
+def _check_moe_cost(case: Case, got) -> None:
+    """The dispatch rules at T = 32, D = 16, F = 32, E = 8, top_k = 2: matmul FLOPs, the largest
+    intermediate, the elements written, the number of products, the Python lines."""
+    x, router, wg = case.args[:3]
+    (t, d), f, e, k = x.shape, wg.shape[2], router.shape[0], case.args[5]
+    sizes = f"T = {t}, D = {d}, F = {f}, E = {e}, top_k = {k}"
+    if "lines" in got and int(got["lines"]) > moe_lines(t, e):
+        raise AssertionError(f"stopped after {moe_lines(t, e)} Python lines at {sizes} (40 (T + E) + 500): loop over "
+                             "the experts, and let torch ops do the work on each expert's rows; no Python loop over "
+                             "tokens and features")
+    budget = moe_flop_budget(t, d, f, e, k)
+    if int(got["flops"]) > budget:
+        raise AssertionError(f"ran {int(got['flops'])} matmul FLOPs at {sizes}, over the budget {budget}: {DISPATCH}")
+    if int(got["largest"]) >= moe_largest(t, f, e):
+        raise AssertionError(f"a torch op wrote {int(got['largest'])} elements at {sizes}: T E F = "
+                             f"{moe_largest(t, f, e)} or more (every expert's hidden layer for every token): {DISPATCH}")
+    if int(got["work"]) > moe_work_budget(t, d, f, e, k):
+        raise AssertionError(f"the torch ops wrote {int(got['work'])} elements in all at {sizes}, over "
+                             f"6 (T E + T k (D + F) + E T D) = {moe_work_budget(t, d, f, e, k)}: an elementwise pass "
+                             f"over every expert and token is the dense MoE again; {DISPATCH}")
+    if int(got["products"]) > moe_products(e):
+        raise AssertionError(f"ran {int(got['products'])} matrix products for E = {e} experts, more than "
+                             f"3 E + 4 = {moe_products(e)}: gather each expert's tokens into one block and run its "
+                             "three products once on the block (not one product per token), see section 5")
 
 
 def _ref_grouped(case: Case):
@@ -527,14 +551,44 @@ def _check_grouped_mm(case: Case, got, want):
     ops = [str(o) for o in np.atleast_1d(got.get("matmul_ops", np.array([], dtype=str)))]
     if ops:
         raise AssertionError(f"ran the torch op(s) {', '.join(ops)}: {TASKS['grouped_matmul'].why}")
-    x = case.args[0]
-    if x.shape[0] and x.shape[1] and int(got.get("launches", 0)) < 1:
-        raise AssertionError("launched no Triton kernel; the products must run inside your @triton.jit kernel")
     try:
         check_outputs(case, {"out": got["out"]}, want={"out": want["out"]})
     except AssertionError as e:
         raise AssertionError(f"{e}; mask the rows past each expert's segment and the K tail (K need not be a "
                              "multiple of BLOCK_K)") from None
+    x, off, w = case.args
+    if x.shape[0] and x.shape[1] and w.shape[2]:
+        _check_grouped_launch(case, got)
+    else:  # nothing to multiply: a launch is allowed, not required
+        rules.kernel_rules(got, launches=(0, 1), host=True, see="section 7")
+
+
+GROUPED_BLOCKS = 128  # rows, columns and K per tile: a segment of 300 rows takes three row tiles or more
+
+
+def _check_grouped_launch(case: Case, got) -> None:
+    """One launch of the notebook's kernel over every expert, on a (row tile, expert, column tile) grid."""
+    x, off, w = case.args
+    n_experts, n = w.shape[0], w.shape[2]
+    launches = int(got["launches"])
+    names = [str(k) for k in np.atleast_1d(got["kernels"])]
+    if launches == 0:
+        raise AssertionError("launched no Triton kernel; the products must run inside your @triton.jit kernel")
+    if launches > 1:
+        name = names[0] if len(set(names)) == 1 else "kernels"
+        raise AssertionError(f"launched {name} {launches} times for {n_experts} experts: one launch must cover every "
+                             "expert through expert_offsets (a grid axis over the experts), see section 7")
+    rules.kernel_rules(got, launches=1, host=True, precision="ieee", see="section 7",
+                       block_limits={"BM": GROUPED_BLOCKS, "BN": GROUPED_BLOCKS, "BK": GROUPED_BLOCKS})
+    grid = [int(g) for g in np.asarray(got["grids"])[0]]
+    consts = rules.constexprs(got, 0)
+    longest = int(np.diff(off).max())
+    bm, bn = (int(consts[b]) if consts.get(b, "").isdigit() else None for b in ("BM", "BN"))
+    want = [-(-longest // bm) if bm else grid[0], n_experts, -(-n // bn) if bn else grid[2]]
+    if grid != want:
+        raise AssertionError(f"launched {names[0]} on a grid of {tuple(grid)} for {n_experts} experts: one program "
+                             "per (row tile of the longest segment, expert, column tile), a grid of "
+                             "(cdiv(max rows, BM), E, cdiv(N, BN)), see section 7")
 
 
 EXERCISES = {
