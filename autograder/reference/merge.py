@@ -11,8 +11,10 @@ from autograder.device import DEVICE  # noqa: F401  (sets TRITON_INTERPRET befor
 import triton  # noqa: E402
 import triton.language as tl  # noqa: E402
 
-from autograder.cases.merge import MEMORY_LIMIT, TASKS, _diags
-from autograder.exercise import Case, check_outputs
+from autograder import rules
+from autograder.cases.merge import MEMORY_LIMIT, TASKS, _diags, line_budget, load_bound, read_bound
+from autograder.exercise import Case, check_outputs, require
+from autograder.watch import ReadCounter
 
 # ---------------------------------------------------------------- spec
 
@@ -23,11 +25,16 @@ def stable_merge(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return both[np.argsort(both, kind="stable")]
 
 
+def _values(x) -> np.ndarray:
+    """x as an array; a ReadCounter's items are taken without counting them (the spec is not graded)."""
+    return np.asarray(x._items if isinstance(x, ReadCounter) else x)
+
+
 def co_rank(a: np.ndarray, b: np.ndarray, diag: int) -> int:
     """i such that the first `diag` outputs of the stable merge are a[:i] and b[:diag - i]."""
     if not 0 <= diag <= len(a) + len(b):
         raise ValueError(f"diag {diag} outside [0, {len(a) + len(b)}]")
-    both = np.concatenate([a, b])
+    both = np.concatenate([_values(a), _values(b)])
     return int(np.sum(np.argsort(both, kind="stable")[:diag] < len(a)))
 
 
@@ -111,6 +118,21 @@ def _ref_merge(case: Case):
 
 
 def _check_merge(case: Case, got, want):
+    if "refused" in got:
+        raise AssertionError(
+            f"merge uses {got['refused']}, which this exercise refuses: one such line moves or copies O(m + n) "
+            "elements (a slice is a copy; a slice assignment or `del` shifts the list), so an insertion merge "
+            "built on it is O(m n) work; merge from the back with your own indices, one value per step (see section 2)"
+        )
+    require(got, want)
+    total = want["nums1"].size
+    budget = line_budget(total)
+    if int(got.get("lines", budget + 1)) > budget:
+        raise AssertionError(
+            f"ran more than {budget} Python lines on m + n = {total} values (the budget is 12 (m + n) + 50), so its "
+            "work is not linear: an insertion merge that shifts values one slot at a time is O(m n), a gap (shell) "
+            "sort O((m + n) log(m + n)); the merge from the back places one value per step (see section 2)"
+        )
     check_outputs(case, got, want)
     if "extra memory" in case.kind and int(got.get("peak_bytes", MEMORY_LIMIT + 1)) > MEMORY_LIMIT:
         raise AssertionError(
@@ -126,19 +148,91 @@ def _ref_partition(case: Case):
     return {"i": np.array([co_rank(a, b, d) for d in _diags(case)], dtype=np.int64)}
 
 
+def _check_partition(case: Case, got, want):
+    check_outputs(case, got, want)
+    if "reads" not in got:
+        return
+    m, n = (len(x) for x in case.args)
+    bound, reads = read_bound(m, n), np.asarray(got["reads"])
+    worst = int(np.argmax(reads)) if reads.size else 0
+    if reads.size and int(reads[worst]) > bound:
+        diag = _diags(case)[worst]
+        raise AssertionError(
+            f"read {int(reads[worst])} elements of a and b in one call (m = {m}, n = {n}, diag = {diag}); a binary "
+            f"search over the diagonal reads at most {bound} = 4 (ceil(log2(min(m, n) + 1)) + 2): probe the middle of "
+            "[max(0, diag - n), min(diag, m)] and halve that interval each step, without a walk along the diagonal or "
+            "a conversion of a or b to an array (see section 4)"
+        )
+
+
 def _ref_triton(case: Case):
     return {"out": stable_merge(*case.args)}
 
 
+def _check_tiles(got, total: int) -> None:
+    """Program p of the one launch stores exactly the outputs p * BLOCK to min((p + 1) * BLOCK, m + n)."""
+    block = rules.constexprs(got, 0).get("BLOCK", "")
+    if not block.isdigit() or int(block) < 1:
+        raise AssertionError("launched merge_kernel without a BLOCK constexpr: pass BLOCK=... (outputs per program, "
+                             "a power of two), as the kernel's signature says (see section 7, step 1)")
+    block = int(block)
+    programs = int(np.asarray(got["grids"])[0][0])
+    if programs != -(-total // block):
+        raise AssertionError(f"launched {programs} program(s) with BLOCK = {block} for m + n = {total} outputs: one "
+                             "program per tile of BLOCK outputs, triton.cdiv(m + n, BLOCK) of them (see section 7, step 1)")
+    if not bool(got.get("tiles_measured", False)):
+        return  # on a GPU no store is recorded
+    targets = [str(t) for t in np.atleast_1d(got["store_targets"])]
+    if len(targets) != 1:
+        raise AssertionError(f"merge_kernel stores to {', '.join(targets) or 'nothing'}: it writes the output tensor, "
+                             "and only that (see section 7, step 4)")
+    for p, (lo, hi, count) in enumerate(np.asarray(got["tiles"]).tolist()):
+        d0, d1 = p * block, min((p + 1) * block, total)
+        if (lo, hi, count) != (d0, d1, d1 - d0):
+            raise AssertionError(
+                f"program {p} of merge_kernel stored {count} output(s) spread over [{lo}, {hi}) instead of exactly its tile "
+                f"[{d0}, {d1}): in merge path each program owns a contiguous range of diagonals, finds the co-ranks of its "
+                "two corners and writes every output of that tile, one per lane, instead of sending each input "
+                "element to its rank (see section 7, steps 1 to 4)")
+    loads = float(got["loads_per_program"])
+    bound = load_bound(total, block)
+    if loads > bound:
+        raise AssertionError(
+            f"merge_kernel ran {loads:.0f} tl.load calls per program for m + n = {total} and BLOCK = {block}, more than "
+            f"{bound} = 8 (bit_length(m + n) + bit_length(BLOCK) + 2): the co-rank searches are binary and run in lock "
+            "step over the lanes (a loop of STEPS rounds with tl.where), not a walk over the tile or the inputs "
+            "(see section 7, steps 2 and 3)")
+
+
 def _check_triton(case: Case, got, want):
     check_outputs(case, got, want, exact=True)
-    if want["out"].size and int(got.get("launches", 0)) < 1:
+    total = want["out"].size
+    if not total:
+        return
+    if int(got.get("launches", 0)) < 1:
         raise AssertionError("launched no Triton kernel; the merge must happen inside your @triton.jit kernel")
+    rules.kernel_rules(got, kernels={"merge_kernel"}, launches=1, host=True,
+                       block_limits={"BLOCK": 1024}, see="section 7")
+    _check_arguments(got)
+    _check_tiles(got, total)
+
+
+def _check_arguments(got) -> None:
+    """The kernel's tensors are the two inputs themselves and the output the wrapper returns."""
+    names = [str(n) for n in np.atleast_1d(got.get("tensor_args", np.array([], str)))]
+    roles = [str(r) for r in np.atleast_1d(got.get("tensor_roles", np.array([], str)))]
+    others = [n for n, r in zip(names, roles) if r == "other"]
+    if others or "out" not in roles:
+        what = (f"takes {', '.join(others)}, which is neither a, b nor the tensor triton_merge returns" if others
+                else "does not take the tensor triton_merge returns")
+        raise AssertionError(
+            f"merge_kernel {what}: the kernel reads the two sorted inputs themselves and writes the output, so "
+            "that nothing is computed beforehand on the host (a merged copy, ranks, positions) (see section 7)")
 
 
 EXERCISES = {
     "merge": TASKS["merge"].graded(_ref_merge, _check_merge),
-    "merge_path_partition": TASKS["merge_path_partition"].graded(_ref_partition),
+    "merge_path_partition": TASKS["merge_path_partition"].graded(_ref_partition, _check_partition),
     "triton_merge": TASKS["triton_merge"].graded(_ref_triton, _check_triton),
 }
 
