@@ -108,11 +108,56 @@ def test_cases_are_deterministic_per_seed():
 
 def test_references_pass_their_own_checks():
     rng = np.random.default_rng(3)
-    fns = {"hippo_legs": S.hippo_legs, "discretize": S.discretize, "selective_scan": S.selective_scan_loop,
-           "selective_scan_triton": S.selective_scan_triton}
+    fns = {"hippo_legs": S.hippo_legs, "discretize": S.discretize, "selective_scan": S.selective_scan_rounds}
     for name, fn in fns.items():
         for case in S.EXERCISES[name].cases(rng):
             assert _verdict(name, fn, case) is None, (name, case.kind)
+
+
+def test_reference_kernel_passes_every_kernel_rule_but_ownership():
+    """The reference kernel, read as if the notebook had defined it under the exercise's name, passes
+    every rule of the Triton scan: one launch, compiles for sm_90, no host work, in bounds, one loop
+    iteration, one associative_scan and at most six loads per chunk."""
+    ex = S.EXERCISES["selective_scan_triton"]
+    for case in ex.cases(np.random.default_rng(3)):
+        got = verifier._run(ex, S.selective_scan_triton, case)
+        assert str(got["kernel_modules"][0]) == "autograder.reference.ssm"
+        got = {**got, "kernels": np.array(["scan_kernel"]), "kernel_modules": np.array(["__main__"])}
+        ex.check(case, got, ex.reference(case))
+        chunks = -(-case.args[0].shape[-1] // int(S.rules.constexprs(got, 0)["CHUNK"]))
+        assert int(got["loop_iterations"]) == chunks and int(got["scans_per_program"]) == chunks, case.kind
+
+
+def test_scan_methods_that_skip_the_rounds_are_refused():
+    case = _case("selective_scan", "b = 1, d = 2, n = 4, L = ")  # the cost case
+    assert "log2 L" in _verdict("selective_scan", S.selective_scan_loop, case)
+
+    def library(u, delta, a, b, c, d):  # an exact scan through torch's cumsum, in float64 (no underflow at L = 1024)
+        s = torch.cumsum((delta[:, :, None, :] * a[None, :, :, None]).double(), -1)
+        bu = (delta[:, :, None, :] * b[:, None] * u[:, :, None, :]).double()
+        x = torch.stack([(torch.exp(s[..., t:t + 1] - s[..., :t + 1]) * bu[..., :t + 1]).sum(-1)
+                         for t in range(u.shape[-1])], -1)
+        return ((x * c[:, None]).sum(2) + d[:, None] * u).float()
+
+    small = _case("selective_scan", "b = 2")
+    assert _verdict("selective_scan", library, small) is None  # right values: only the cost case sees it
+    assert "torch ops" in _verdict("selective_scan", library, case) or "lines" in _verdict("selective_scan", library, case)
+
+
+def test_conv_by_the_recurrence_beside_an_fft_is_refused():
+    def recurrence(u, abar, bbar, c, length):
+        torch.fft.rfft(u, 2 * length)  # for show
+        return S.ssm_recurrent(u, abar, bbar, c)
+
+    msg = _verdict("ssm_conv", recurrence, _case("ssm_conv", "L = 2048"))
+    assert "read u" in msg and "section 3" in msg
+
+    def transposed(u, abar, bbar, c, length):
+        torch.fft.rfft(u, 2 * length)  # for show
+        k = S.ssm_kernel(abar, bbar, c, length)
+        return torch.nn.functional.conv_transpose1d(u[:, None], k[None, None])[:, 0, :length]  # full, then causal
+
+    assert "library convolution" in _verdict("ssm_conv", transposed, _case("ssm_conv", "L = 2048"))
 
 
 def test_hippo_in_float32_is_refused():
@@ -161,4 +206,4 @@ def test_divide_by_cumulative_products_fails_with_mamba_a():
 
 def test_triton_fallback_in_pytorch_is_refused():
     msg = _verdict("selective_scan_triton", S.selective_scan_loop, _case("selective_scan_triton", "L = 300"))
-    assert "Triton kernel" in msg
+    assert "launched 0 kernel(s), exactly 1 expected" in msg

@@ -4,37 +4,201 @@ run on, and how (the learner's kernel).
 Every run hands the learner copies of the inputs and records whether they came back unchanged (no
 exercise may modify its inputs). The convolution and scan runs watch the torch ops with `ScanWatch`,
 a TorchDispatchMode that records, outside Triton kernel launches, the op names, the most elements
-of any op's output and how many ops ran, and counts the launches. NumPy is refused in those
-exercises, so that no O(L^2) intermediate can hide from the watch on the host.
+of any op's output, how many ops ran and how many of them read the input `u` (or a tensor computed
+from it), and the ops that computed anything on the host. The PyTorch scan's cost case also counts
+the Python lines run; the Triton scan's runs record every launch (`watch.triton`: kernel, grid,
+constexprs, loads, compile errors), poison the outputs the wrapper allocates, and count with
+`KernelLoops` the loop iterations and `tl.associative_scan` calls of each interpreted program.
+NumPy is refused in those exercises, so that no work can hide from the watch on the host.
 """
+import dis
+import inspect
+import math
+import sys
+
 import numpy as np
 import torch
 
+from autograder import forbidden
 from autograder.device import DEVICE
 from autograder.exercise import Case, NO_NUMPY, Task, to_numpy
-from autograder.watch import OpWatch, tensors
+from autograder.watch import HOST_MAY, INTERPRETING, OpWatch, count_lines, tensors
 
 FFT_OPS = {"_fft_r2c", "_fft_c2r", "_fft_c2c"}  # what torch.fft.* dispatch to
 MAX_OPS_AROUND_KERNEL = 64  # torch ops a Triton wrapper may run outside its kernel (no loop over time)
+LIBRARY_SCANS = frozenset({"cumsum", "cumprod", "logcumsumexp", "cummax", "cummin", "associative_scan"})
+CONV_OPS = frozenset({"conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+                      "convolution", "_convolution"})
+MIN_CHUNK, MAX_CHUNK = 16, 256  # time steps per chunk of the Triton scan
+CONV_U_OPS = 24  # torch ops that may read u (or what is computed from it) in ssm_conv: one FFT convolution
+
+
+def scan_op_budget(length: int) -> int:
+    """Torch ops selective_scan may run at length L: a fixed number per round of the scan."""
+    return 24 * math.ceil(math.log2(max(length, 2))) + 64
+
+
+def chunk_loop_budget(length: int) -> int:
+    """Loop iterations a program of the Triton scan may run: one per chunk of at least MIN_CHUNK
+    steps, and 2 more."""
+    return -(-length // MIN_CHUNK) + 2
+
+
+def scan_line_budget(length: int) -> int:
+    """Python lines selective_scan may run at length L (lines of the learner's own functions)."""
+    return 12 * math.ceil(math.log2(max(length, 2))) + 40
+
+
+def _ptr(t: torch.Tensor):
+    try:
+        return t.untyped_storage().data_ptr()
+    except (RuntimeError, NotImplementedError):
+        return None
 
 
 class ScanWatch(OpWatch):
-    """Outside Triton launches: op names, the most elements of any op's output, the op count;
-    and the number of Triton launches."""
+    """Outside Triton launches: op names, the most elements of any op's output, the op count, the
+    ops that read `inputs` or anything computed from them (`input_ops`, followed through storage),
+    and the host ops that computed anything (not views, allocations or copies: HOST_MAY); and the
+    Triton launches (`triton`). `poison=True` fills fresh torch.empty* tensors with NaN."""
 
-    def __init__(self):
-        super().__init__()
+    def __init__(self, poison: bool = False, inputs=()):
+        super().__init__(poison=poison)
         self.names: set[str] = set()
-        self.largest_out = self.ops = 0
+        self.largest_out = self.ops = self.input_ops = 0
+        self.host_ops: dict[str, int] = {}
+        self._derived = {_ptr(t) for t in inputs} - {None}
 
     def on_op(self, name, func, args, kwargs, out):
+        outs = list(tensors(out))
         self.names.add(name)
-        self.largest_out = max([self.largest_out] + [t.numel() for t in tensors(out)])
+        self.largest_out = max([self.largest_out] + [t.numel() for t in outs])
         self.ops += 1
+        if not (func.is_view or name in HOST_MAY):
+            self.host_ops[name] = max([self.host_ops.get(name, 0)] + [t.numel() for t in outs])
+        if self._derived and any(_ptr(t) in self._derived for t in tensors((args, kwargs))):
+            self.input_ops += 1
+            self._derived |= {_ptr(t) for t in outs} - {None}
 
     def summary(self) -> dict:
+        ops = sorted(self.host_ops)
         return {"used_fft": np.array(bool(self.names & FFT_OPS)), "largest_out": np.array(self.largest_out),
-                "ops": np.array(self.ops), "launches": np.array(self.launches)}
+                "ops": np.array(self.ops), "launches": np.array(self.launches),
+                "op_names": np.array(sorted(self.names), dtype=str), "input_ops": np.array(self.input_ops),
+                "host_ops": np.array(ops, dtype=str),
+                "host_op_elements": np.array([self.host_ops[k] for k in ops], dtype=np.int64)}
+
+
+_BACKWARD = {dis.opmap[n] for n in ("JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT", "JUMP_ABSOLUTE") if n in dis.opmap}
+
+
+class LoopBudget(Exception):
+    """Raised inside a program of the learner's kernel once it has looped more than any allowed
+    CHUNK permits: the rest would only cost grading time."""
+
+
+class KernelLoops:
+    """What the learner's Python does while a Triton wrapper runs, under Triton's interpreter. For
+    each program of a kernel defined in `home` (the globals of the learner's notebook):
+    `iterations`, the most loop iterations of one program (backward jumps in its own and its
+    helpers' frames: `for`, `while`, `tl.range`, `tl.static_range` alike), and `scans`, the fewest
+    `tl.associative_scan` calls with a combine function from `home` of one program; the interpreter
+    runs a scan or reduction element by element, so the frames inside one are not traced. Outside
+    the programs: `host_lines`, the lines run in `home`'s functions (the wrapper and its helpers).
+    With a `budget`, a program that loops more than that is stopped (`exceeded`; LoopBudget).
+    Inactive (all -1) when kernels are compiled for a GPU."""
+
+    def __init__(self, home: dict, budget: int | None = None):
+        self.home, self.iterations, self.scans, self.host_lines = home, 0, None, 0
+        self.budget, self.exceeded = budget, False  # past `budget` iterations a program is stopped
+        self._program, self._now, self._scanned = None, 0, 0
+
+    def __enter__(self) -> "KernelLoops":
+        if not INTERPRETING:
+            return self
+        from triton.runtime import interpreter
+
+        self._interpreter, self._grid_call = interpreter, interpreter.GridExecutor.__call__.__code__
+        self._apply = original = interpreter.ReduceScanOpInterface.apply
+        watch = self
+
+        def apply(op, input):
+            fn = getattr(getattr(op, "combine_fn", None), "fn", None)
+            if isinstance(op, interpreter.ScanOps) and getattr(fn, "__globals__", None) is watch.home:
+                watch._scanned += 1
+            tracer = sys.gettrace()
+            sys.settrace(None)  # the element-by-element scan is the interpreter's, not the kernel's loop
+            try:
+                return original(op, input)
+            finally:
+                sys.settrace(tracer)
+
+        interpreter.ReduceScanOpInterface.apply = apply
+        self._previous = sys.gettrace()
+        sys.settrace(self._on_call)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if not INTERPRETING:
+            return
+        sys.settrace(self._previous)
+        self._interpreter.ReduceScanOpInterface.apply = self._apply
+        self._end_program()
+
+    def _end_program(self) -> None:
+        if self._program is not None:
+            self.scans = self._scanned if self.scans is None else min(self.scans, self._scanned)
+            self._program = None
+
+    def _on_call(self, frame, event, arg):
+        if frame.f_globals is not self.home:
+            return None
+        if self._program is None:
+            if frame.f_back is None or frame.f_back.f_code is not self._grid_call:
+                return self._host
+            self._program, self._now, self._scanned = frame, 0, 0
+        frame.f_trace_opcodes, frame.f_trace_lines = True, False
+        return self._kernel
+
+    def _host(self, frame, event, arg):
+        if event == "line":
+            self.host_lines += 1
+        return self._host
+
+    def _kernel(self, frame, event, arg):
+        if event == "opcode":
+            code, i = frame.f_code.co_code, frame.f_lasti
+            while code[i] == dis.EXTENDED_ARG:
+                i += 2
+            if code[i] in _BACKWARD:
+                self._now += 1
+                self.iterations = max(self.iterations, self._now)
+                if self.budget is not None and self._now > self.budget:
+                    self.exceeded = True
+                    raise LoopBudget(f"a program ran more than {self.budget} loop iterations")
+        elif event == "return" and frame is self._program:
+            self._end_program()
+        return self._kernel
+
+    def summary(self) -> dict:
+        on = INTERPRETING
+        return {"loop_iterations": np.array(self.iterations if on else -1),
+                "scans_per_program": np.array((self.scans or 0) if on else -1),
+                "host_lines": np.array(self.host_lines if on else -1)}
+
+
+def calls_associative_scan(launches) -> np.ndarray:
+    """Whether the source of every launched kernel (or a @triton.jit helper it calls) names
+    tl.associative_scan."""
+    found = []
+    for launch in launches:
+        fn = launch.fn
+        try:
+            sources = [inspect.getsource(f) for f in forbidden.reachable(fn)] if fn is not None else []
+        except (OSError, TypeError):
+            sources = []
+        found.append(any(forbidden.uses(src, {"associative_scan"}) for src in sources))
+    return np.array(bool(found) and all(found))
 
 
 def _pair(result, names):
@@ -168,7 +332,7 @@ def _run_conv(fn, case):
         return {"raised": np.array(got)}
     if CONV_COST not in case.kind:  # the watch costs a Python call per op: only where a rule reads it
         return {"y": to_numpy(fn(*ins, length)), "inputs_unchanged": _unchanged(before, ins)}
-    with ScanWatch() as watch:
+    with ScanWatch(inputs=ins[:1]) as watch:  # follows u: how many ops read it or what came from it
         y = fn(*ins, length)
     return {"y": to_numpy(y), "inputs_unchanged": _unchanged(before, ins), **watch.summary()}
 
@@ -193,6 +357,7 @@ def scan_inputs(rng, b: int, d: int, n: int, length: int, mamba_a: bool = False,
 
 def _scan_cases(rng) -> list[Case]:
     length = int(rng.integers(20, 120))
+    cost = int(rng.integers(700, 1500))  # the cost case's length: drawn, so that no code can expect it
     return [
         Case("b = 2, d = 3, n = 4, L = 16", scan_inputs(rng, 2, 3, 4, 16)),
         Case("L = 1", scan_inputs(rng, 2, 2, 3, 1)),
@@ -201,7 +366,7 @@ def _scan_cases(rng) -> list[Case]:
         Case("Mamba's A = -(1..16), L = 2048 (exp(delta A) products underflow: never divide by them)",
              scan_inputs(rng, 1, 2, 16, 2048, mamba_a=True)),
         Case("large delta (the state forgets at once)", scan_inputs(rng, 1, 2, 4, 40, dt_scale=8.0)),
-        Case(f"b = 1, d = 2, n = 4, L = 512 ({SCAN_COST})", scan_inputs(rng, 1, 2, 4, 512)),
+        Case(f"b = 1, d = 2, n = 4, L = {cost} ({SCAN_COST}; a scan in O(log L) rounds)", scan_inputs(rng, 1, 2, 4, cost)),
     ]
 
 
@@ -218,33 +383,56 @@ def _triton_cases(rng) -> list[Case]:
     ]
 
 
-def _run_scan(fn, case, watched: bool | None = None):
-    """The learner's scan on the case; the op watch (a Python call per torch op) only where a rule
-    reads it: the cost case of selective_scan, every case of the Triton scan."""
+def _run_scan(fn, case):
+    """The learner's scan on the case; the op watch and the line count (a Python call per torch op,
+    a trace of every line) only in the cost case, where the rules read them."""
     ins = [torch.from_numpy(x.copy()).to(DEVICE) for x in case.args]
     before = [t.clone() for t in ins]
-    if not (SCAN_COST in case.kind if watched is None else watched):
+    if SCAN_COST not in case.kind:
         return {"y": to_numpy(fn(*ins)), "inputs_unchanged": _unchanged(before, ins)}
+    budget = scan_line_budget(case.args[0].shape[-1])
     with ScanWatch() as watch:
-        y = fn(*ins)
-    return {"y": to_numpy(y), "inputs_unchanged": _unchanged(before, ins), **watch.summary()}
+        y, lines = count_lines(fn, ins, budget)  # y is None once the budget is passed (stopped there)
+    out = {"inputs_unchanged": _unchanged(before, ins), "lines": np.array(lines), **watch.summary()}
+    return out if y is None else {"y": to_numpy(y), **out}
 
 
 def _run_triton(fn, case):
-    return _run_scan(fn, case, watched=True)
+    """Every case watched: the launches, the host's torch ops, the outputs poisoned, and each
+    program's loop iterations and scans (under the interpreter)."""
+    ins = [torch.from_numpy(x.copy()).to(DEVICE) for x in case.args]
+    before = [t.clone() for t in ins]
+    budget = chunk_loop_budget(case.args[0].shape[-1])
+    y = None
+    with ScanWatch(poison=True) as watch, KernelLoops(getattr(fn, "__globals__", {}), budget) as loops:
+        try:
+            y = fn(*ins)
+        except Exception:
+            if not loops.exceeded:  # the learner's own error: an output like any other
+                raise
+    out = {"inputs_unchanged": _unchanged(before, ins), **watch.summary(), **watch.triton.summary(),
+           **loops.summary(), "calls_scan": calls_associative_scan(watch.triton.launches)}
+    return out if y is None else {"y": to_numpy(y), **out}
 
 
-LEAVES_TORCH = ("NumPy is refused here: the cost rules are measured on torch ops, and a detour through NumPy "
-                "would hide an O(L^2) intermediate from them.")
+LEAVES_TORCH = ("NumPy, SciPy and a tensor's raw bytes are refused here: the cost rules are measured on torch ops, "
+                "and a detour out of torch would hide work and memory from them.")
 
+# Ways out of torch's dispatch, where the op watch sees nothing: SciPy (through __array__), and the raw bytes.
+OUT_OF_TORCH = frozenset({"scipy", ".untyped_storage", ".storage", ".data_ptr", "memoryview", "ctypes", "struct",
+                      "__dlpack__", "dlpack"})
 TASKS = {
     "hippo_legs": Task("hippo_legs", _hippo_cases, _run_hippo),
     "discretize": Task("discretize", _discretize_cases, _run_discretize,
                        forbidden=frozenset({"scipy", "cont2discrete"}),
                        why="derive the discretisation yourself; the grader checks it against SciPy's."),
-    "ssm_conv": Task("ssm_conv", _conv_cases, _run_conv, forbidden=frozenset({"conv1d", *NO_NUMPY}),
-                     why="compute the causal convolution with torch.fft. " + LEAVES_TORCH),
-    "selective_scan": Task("selective_scan", _scan_cases, _run_scan, forbidden=frozenset(NO_NUMPY), why=LEAVES_TORCH),
-    "selective_scan_triton": Task("selective_scan_triton", _triton_cases, _run_triton, forbidden=frozenset(NO_NUMPY),
+    "ssm_conv": Task("ssm_conv", _conv_cases, _run_conv, forbidden=frozenset(CONV_OPS | NO_NUMPY | OUT_OF_TORCH),
+                     why="compute the causal convolution with torch.fft (no library convolution). " + LEAVES_TORCH),
+    "selective_scan": Task("selective_scan", _scan_cases, _run_scan,
+                           forbidden=frozenset(LIBRARY_SCANS | NO_NUMPY | OUT_OF_TORCH | {"torch._higher_order_ops"}),
+                           why="the scan is yours, in rounds of the operator of section 5 (no library scan: "
+                               "cumsum, cumprod, logcumsumexp, associative_scan). " + LEAVES_TORCH),
+    "selective_scan_triton": Task("selective_scan_triton", _triton_cases, _run_triton,
+                                  forbidden=frozenset(NO_NUMPY | OUT_OF_TORCH),
                                   why="the scan must run inside your Triton kernel. " + LEAVES_TORCH),
 }

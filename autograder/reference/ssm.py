@@ -13,8 +13,12 @@ from autograder.device import DEVICE  # noqa: F401  (sets TRITON_INTERPRET befor
 import triton  # noqa: E402
 import triton.language as tl  # noqa: E402
 
-from autograder.cases.ssm import CONV_COST, MAX_OPS_AROUND_KERNEL, SCAN_COST, TASKS, scan_inputs
+from autograder import rules
+from autograder.cases.ssm import (CONV_COST, CONV_OPS, CONV_U_OPS, LIBRARY_SCANS, MAX_CHUNK, MAX_OPS_AROUND_KERNEL,
+                                  MIN_CHUNK, SCAN_COST, TASKS, chunk_loop_budget, scan_inputs, scan_line_budget, scan_op_budget)
 from autograder.exercise import Case, check_outputs, require
+
+HOST_LINES = 100  # Python lines a Triton wrapper may run: allocate, launch, return
 
 # ---------------------------------------------------------------- specs
 
@@ -128,7 +132,7 @@ def selective_scan_kernel(
     N,  # int: state size n
     L,  # int: sequence length
     N_BLOCK: tl.constexpr,  # next power of two >= n
-    CHUNK: tl.constexpr,  # time steps per chunk, a power of two (<= 256)
+    CHUNK: tl.constexpr,  # time steps per chunk, a power of two in [16, 256]
 ):
     pid = tl.program_id(0)  # one program per (batch, channel)
     bi, di = pid // D, pid % D
@@ -165,9 +169,17 @@ def selective_scan_triton(u, delta, a, b, c, d, chunk: int = 256) -> torch.Tenso
         return y
     selective_scan_kernel[(bsz * dim,)](
         *(t.float().contiguous() for t in (u, delta, a, b, c, d)), y, dim, n, length,
-        N_BLOCK=triton.next_power_of_2(n), CHUNK=min(chunk, triton.next_power_of_2(length)),
+        N_BLOCK=triton.next_power_of_2(n), CHUNK=max(MIN_CHUNK, min(chunk, triton.next_power_of_2(length))),
     )
     return y
+
+
+def selective_scan_rounds(u, delta, a, b, c, d) -> torch.Tensor:
+    """The selective scan as Algorithm 1 in PyTorch: the pairs (exp(delta A), delta B u), all
+    (b, d, n, L) of them, scanned in ceil(log2 L) rounds of `scan_doubling`; float32."""
+    step = delta[:, :, None, :]  # (b, d, 1, L)
+    _, x = scan_doubling(torch.exp(step * a[None, :, :, None]), step * b[:, None] * u[:, :, None, :])
+    return (x * c[:, None]).sum(2) + d[:, None] * u
 
 
 def selective_scan_loop(u, delta, a, b, c, d) -> torch.Tensor:
@@ -256,6 +268,14 @@ def _check_conv(case: Case, got, want):
         if int(got.get("largest_out", 0)) >= length * length:
             raise AssertionError(f"an op produced {int(got['largest_out'])} elements, L^2 or more at L = {length}: "
                                  "an O(L^2) intermediate (a Toeplitz matrix of K?); the FFT needs only O(L) memory")
+        convs = sorted({str(n) for n in np.atleast_1d(got.get("op_names", []))} & CONV_OPS)
+        if convs:
+            raise AssertionError(f"ran {convs[0]}: a library convolution; compute it with torch.fft (section 3)")
+        if int(got.get("input_ops", 0)) > CONV_U_OPS:
+            raise AssertionError(f"{int(got['input_ops'])} torch ops read u or values computed from it at L = {length} "
+                                 f"(at most {CONV_U_OPS}): u goes through one FFT convolution, y = irfft(rfft(u) "
+                                 "rfft(K)), not a step per time step (the recurrence) or a sum per output block "
+                                 "(see section 3)")
 
 
 def _ref_scan(case: Case):
@@ -263,7 +283,27 @@ def _ref_scan(case: Case):
     return {"y": y.float().numpy()}
 
 
+def _scan_cost(case: Case, got) -> None:
+    """The PyTorch scan's cost case: O(log L) rounds of tensor ops, not a step per time step."""
+    length = case.args[0].shape[-1]
+    lines, ops = int(got.get("lines", 0)), int(got.get("ops", 0))
+    if lines > scan_line_budget(length):
+        raise AssertionError(f"ran more than {scan_line_budget(length)} lines of Python at L = {length} (stopped "
+                             "there): a loop over time steps; scan in ceil(log2 L) rounds, each one tensor step "
+                             "over all positions (section 5, Algorithm 1)")
+    if ops > scan_op_budget(length):
+        raise AssertionError(f"ran {ops} torch ops at L = {length}, more than {scan_op_budget(length)}: a loop over "
+                             "time steps; scan in ceil(log2 L) rounds, each a few tensor ops over all positions "
+                             "(section 5, Algorithm 1)")
+    library = sorted({str(n) for n in np.atleast_1d(got.get("op_names", []))} & LIBRARY_SCANS)
+    if library:
+        raise AssertionError(f"ran torch's {library[0]}: a library scan; combine the pairs (a_t, b_t) yourself "
+                             "with the operator of section 5, in rounds")
+
+
 def _check_scan(case: Case, got, want):
+    if SCAN_COST in case.kind:
+        _scan_cost(case, got)
     require(got, want)
     _check_unchanged(got)
     check_outputs(case, {"y": got["y"]}, want)
@@ -271,14 +311,60 @@ def _check_scan(case: Case, got, want):
         length = case.args[0].shape[-1]
         if int(got.get("largest_out", 0)) >= length * length:
             raise AssertionError(f"an op produced {int(got['largest_out'])} elements, L^2 or more at L = {length}: "
-                                 "keep the state (b, d, n) and step through time, or scan; never an (L, L) matrix")
+                                 "keep the pairs (b, d, n, L) and combine them in rounds; never an (L, L) matrix")
+
+
+def _chunks(got, length: int) -> int:
+    """The launch's CHUNK, judged: a power of two in [MIN_CHUNK, MAX_CHUNK]; returns ceil(L / CHUNK)."""
+    value = rules.constexprs(got, 0).get("CHUNK", "")
+    if not value.isdigit():
+        raise AssertionError("launched scan_kernel without a CHUNK constexpr: keep the kernel's signature")
+    chunk = int(value)
+    if not MIN_CHUNK <= chunk <= MAX_CHUNK or chunk & (chunk - 1):
+        raise AssertionError(f"launched scan_kernel with CHUNK = {chunk}: chunks are a power of two from {MIN_CHUNK} "
+                             f"to {MAX_CHUNK} time steps, each scanned in parallel (section 5, Algorithm 2)")
+    return -(-length // chunk)
+
+
+def _check_kernel_work(got, length: int, programs: int) -> None:
+    """One program per (batch, channel) pair, one pass over the chunks, each read once and scanned
+    with tl.associative_scan."""
+    if not bool(got.get("calls_scan", False)):
+        raise AssertionError("scan_kernel never calls tl.associative_scan: scan each chunk in parallel with it and "
+                             "scan_op, not step by step (section 5, Algorithm 2, step 2.3)")
+    chunks = _chunks(got, length)
+    iterations, scans = int(got.get("loop_iterations", -1)), int(got.get("scans_per_program", -1))
+    if iterations > chunks + 2:
+        ran = (f"more than {chunk_loop_budget(length)} loop iterations (stopped there)"
+               if iterations > chunk_loop_budget(length) else f"{iterations} loop iterations")
+        raise AssertionError(f"a program of scan_kernel ran {ran} for {chunks} chunk(s) of "
+                             f"L = {length}: one iteration per chunk, and inside a chunk tl.associative_scan, not a "
+                             "loop over time steps or states (section 5, Algorithm 2)")
+    if 0 <= scans < chunks:
+        raise AssertionError(f"a program of scan_kernel ran tl.associative_scan with scan_op {scans} time(s) for "
+                             f"{chunks} chunk(s): scan every chunk (section 5, Algorithm 2, step 2.3)")
+    loads = float(got.get("loads_per_program", -1))
+    if loads > 6 * chunks + 4:
+        raise AssertionError(f"a program of scan_kernel ran {loads:.0f} tl.load calls for {chunks} chunk(s): load "
+                             "delta, u, B and C once per chunk, as whole blocks, not a step at a time (section 5, "
+                             "Algorithm 2, step 2.1)")
+    grids = got.get("grids")
+    if grids is not None and len(grids) and int(np.prod(grids[0])) != programs:
+        raise AssertionError(f"launched scan_kernel on a grid of {int(np.prod(grids[0]))} program(s) for {programs} "
+                             "(batch, channel) pairs: one program per pair, each walking its own sequence")
+    if int(got.get("host_lines", -1)) > HOST_LINES:
+        raise AssertionError(f"the wrapper ran {int(got['host_lines'])} lines of Python (at most {HOST_LINES}): it "
+                             "allocates y and launches scan_kernel once; the work happens in the kernel")
 
 
 def _check_triton(case: Case, got, want):
+    if "kernels" in got:  # the launches were recorded (also when a program was stopped for looping)
+        rules.kernel_rules(got, kernels={"scan_kernel"}, launches=1, block_limits={"CHUNK": MAX_CHUNK},
+                           see="section 5, Algorithm 2")
+        _check_kernel_work(got, case.args[0].shape[-1], case.args[0].shape[0] * case.args[0].shape[1])
     _check_scan(case, got, want)
     if int(got.get("launches", 0)) < 1:
         raise AssertionError("launched no Triton kernel; the scan must run inside your @triton.jit kernel")
-    u, delta, a, b, c, d = case.args
     biggest = max(x.size for x in case.args)
     if int(got.get("largest_out", 0)) > biggest:
         raise AssertionError(f"a torch op outside the kernel produced {int(got['largest_out'])} elements, more than "

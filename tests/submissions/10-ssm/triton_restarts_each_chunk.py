@@ -19,7 +19,7 @@ def scan_kernel(
     n,  # states per channel
     L,  # sequence length
     N_BLOCK: tl.constexpr,  # next power of two >= n
-    CHUNK: tl.constexpr,  # time steps per chunk, a power of two <= 256
+    CHUNK: tl.constexpr,  # time steps per chunk, a power of two from 16 to 256
 ):
     pid = tl.program_id(0)  # = batch * d + channel
     bi = pid // d
@@ -50,7 +50,7 @@ def selective_scan_triton(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor,
     b, d, L = u.shape
     n = A.shape[1]
     y = torch.empty(b, d, L, dtype=torch.float32, device=u.device)
-    CHUNK = min(256, triton.next_power_of_2(L))
+    CHUNK = max(16, min(256, triton.next_power_of_2(L)))
     scan_kernel[(b * d,)](u.contiguous(), delta.contiguous(), A.contiguous(), B.contiguous(), C.contiguous(),
                           D.contiguous(), y, d, n, L, N_BLOCK=triton.next_power_of_2(n), CHUNK=CHUNK)
     return y

@@ -1,0 +1,63 @@
+# cell: selective_scan_triton
+# breaks: test_selective_scan_triton
+# Loads each chunk as whole blocks and calls tl.associative_scan once per chunk (its result unused),
+# but computes the states by walking the chunk one time step at a time in registers (a column picked
+# out with tl.where and tl.sum per step): CHUNK dependent steps per chunk, L per program.
+@triton.jit
+def scan_op(a1, b1, a2, b2):
+    return a1 * a2, a2 * b1 + b2
+
+
+@triton.jit
+def scan_kernel(
+    u_ptr,  # *f32 (b, d, L), contiguous
+    delta_ptr,  # *f32 (b, d, L), contiguous
+    A_ptr,  # *f32 (d, n), contiguous
+    B_ptr,  # *f32 (b, n, L), contiguous
+    C_ptr,  # *f32 (b, n, L), contiguous
+    D_ptr,  # *f32 (d,)
+    y_ptr,  # *f32 (b, d, L), written by the kernel
+    d,  # channels
+    n,  # states per channel
+    L,  # sequence length
+    N_BLOCK: tl.constexpr,  # next power of two >= n
+    CHUNK: tl.constexpr,  # time steps per chunk, a power of two from 16 to 256
+):
+    pid = tl.program_id(0)  # = batch * d + channel
+    bi = pid // d
+    di = pid % d
+    k = tl.arange(0, N_BLOCK)
+    k_ok = k < n
+    A = tl.load(A_ptr + di * n + k, mask=k_ok, other=0.0)  # (N_BLOCK,)
+    Dd = tl.load(D_ptr + di)
+    h = tl.zeros((N_BLOCK,), dtype=tl.float32)  # state carried between chunks
+    for start in range(0, L, CHUNK):
+        t = start + tl.arange(0, CHUNK)
+        t_ok = t < L
+        uu = tl.load(u_ptr + pid * L + t, mask=t_ok, other=0.0)
+        dl = tl.load(delta_ptr + pid * L + t, mask=t_ok, other=0.0)
+        off = (bi * n + k[:, None]) * L + t[None, :]  # (N_BLOCK, CHUNK)
+        m = k_ok[:, None] & t_ok[None, :]
+        Bt = tl.load(B_ptr + off, mask=m, other=0.0)
+        Ct = tl.load(C_ptr + off, mask=m, other=0.0)
+        gate = tl.exp(dl[None, :] * A[:, None])
+        inp = Bt * (dl * uu)[None, :]
+        tl.associative_scan((gate, inp), axis=1, combine_fn=scan_op)  # for show
+        ys = tl.zeros((CHUNK,), dtype=tl.float32)
+        for j in range(0, CHUNK):
+            col = tl.arange(0, CHUNK)[None, :] == j
+            h = tl.sum(tl.where(col, gate, 0.0), axis=1) * h + tl.sum(tl.where(col, inp, 0.0), axis=1)
+            yj = tl.sum(tl.sum(tl.where(col, Ct, 0.0) * h[:, None], axis=1), axis=0)  # <C_t, x_t>
+            ys = tl.where(tl.arange(0, CHUNK) == j, yj, ys)
+        tl.store(y_ptr + pid * L + t, ys + Dd * uu, mask=t_ok)
+
+
+def selective_scan_triton(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
+                          C: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
+    b, d, L = u.shape
+    n = A.shape[1]
+    y = torch.empty(b, d, L, dtype=torch.float32, device=u.device)
+    CHUNK = 16
+    scan_kernel[(b * d,)](u.contiguous(), delta.contiguous(), A.contiguous(), B.contiguous(), C.contiguous(),
+                          D.contiguous(), y, d, n, L, N_BLOCK=triton.next_power_of_2(n), CHUNK=CHUNK)
+    return y
