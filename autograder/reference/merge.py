@@ -30,6 +30,36 @@ def _values(x) -> np.ndarray:
     return np.asarray(x._items if isinstance(x, ReadCounter) else x)
 
 
+def merge_back(nums1, m, nums2, n, on_step=None):
+    """The in-place merge from the back (the page's Algorithm 1); on_step(nums1, i, j, k) sees the
+    state at the top of every iteration (the page draws it)."""
+    i, j, k = m - 1, n - 1, m + n - 1
+    while j >= 0:
+        if on_step is not None:
+            on_step(nums1, i, j, k)
+        if i >= 0 and nums1[i] > nums2[j]:
+            nums1[k] = nums1[i]
+            i -= 1
+        else:
+            nums1[k] = nums2[j]
+            j -= 1
+        k -= 1
+
+
+def co_rank_search(a, b, d, trace=None):
+    """The co-rank search on one diagonal (the page's Algorithm 2); `trace`, a list, receives
+    (lo, hi, mid, P(mid)) for every probe."""
+    m, n = len(a), len(b)
+    lo, hi = max(0, d - n), min(d, m)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        ok = a[mid - 1] <= b[d - mid]
+        if trace is not None:
+            trace.append((lo, hi, mid, bool(ok)))
+        lo, hi = (mid, hi) if ok else (lo, mid - 1)
+    return lo
+
+
 def co_rank(a: np.ndarray, b: np.ndarray, diag: int) -> int:
     """i such that the first `diag` outputs of the stable merge are a[:i] and b[:diag - i]."""
     if not 0 <= diag <= len(a) + len(b):
