@@ -209,8 +209,9 @@ class TritonLaunches:
     def summary(self) -> dict:
         """The launches as NumPy arrays, for a run's outputs: `launches` (count), `kernels` (names,
         in launch order), `kernel_modules`, `grids` (launches x 3), `constexprs` ("NAME=value, ..."
-        per launch), `loads_per_program` and `stores_per_program` (the most over launches, under
-        the interpreter; else -1), `dot_precisions` (every kind of tl.dot seen)."""
+        per launch), `loads_per_program` and `stores_per_program` (a launch's tl.load / tl.store
+        calls divided by its programs, a mean, and the most of that over launches; under the
+        interpreter only, else -1), `dot_precisions` (every kind of tl.dot seen)."""
         ls = self.launches
         per = lambda what: max((getattr(l, what) / max(l.programs, 1) for l in ls), default=0.0)  # noqa: E731,E741
         return {
