@@ -104,12 +104,13 @@ def test_grouped_checks_name_the_launch_the_grid_and_the_host():
                 "kernel_modules": np.array(["__main__"] * launches), "grids": np.array([grid] * launches),
                 "constexprs": np.array([f"BM={bm}, BN=32, BK=32, IEEE=True"] * launches),
                 "dot_precisions": np.array(["fp32 x fp32 ieee"]), "compile_errors": np.array([], dtype=str),
-                "host_ops": np.array(list(host_ops), dtype=str)}
+                "loads_per_program": np.array(1.0), "host_ops": np.array(list(host_ops), dtype=str)}
 
     K._check_grouped_mm(case, record(), want)
     for rec, needle in ((record(launches=2), "launched _gmm_kernel 2 times for 2 experts: one launch"),
                         (record(grid=(10, 1, 1)), "grid of \\(10, 1, 1\\) for 2 experts"),
-                        (record(bm=512, grid=(1, 2, 1)), "BM = 512"), (record(host_ops=("add",)), "on the host")):
+                        (record(bm=512, grid=(1, 2, 1)), "BM = 512"), (record(host_ops=("add",)), "on the host"),
+                        (record() | {"dot_precisions": np.array([], dtype=str)}, "ran no tl.dot")):
         with pytest.raises(AssertionError, match=needle):
             K._check_grouped_mm(case, rec, want)
 

@@ -253,6 +253,7 @@ def _kernel_record(case, launches=1, block_m=64, block_n=64, grid=None, loads=No
             "kernel_modules": np.array(["__main__"] * launches), "grids": np.array([grid] * launches),
             "constexprs": np.array([f"D=16, BLOCK_M={block_m}, BLOCK_N={block_n}, CAUSAL=True, PRECISION=ieee"] * launches),
             "dot_precisions": np.array(["fp32 x fp32 ieee"]), "compile_errors": np.array([], dtype=str),
+            "loads_per_program": np.array(1.0),
             "host_ops": np.array(list(host_ops), dtype=str), "host_op_elements": np.zeros(len(host_ops), np.int64),
             "kernel_loads": np.array(-1 if loads is None else loads), "largest_out": np.array(0),
             "python_peak_bytes": np.array(0)}
@@ -278,6 +279,8 @@ def test_varlen_checks_name_the_launch_the_running_max_and_one_pass():
         P._check_varlen(sharp, base | _kernel_record(sharp, loads=130), want)
     with pytest.raises(AssertionError, match="computed on the host"):
         P._check_varlen(sharp, base | _kernel_record(sharp, host_ops=("exp",)), want)
+    with pytest.raises(AssertionError, match="ran no tl.dot"):
+        P._check_varlen(sharp, base | _kernel_record(sharp) | {"dot_precisions": np.array([], dtype=str)}, want)
     assert np.abs(want["out"]).max() > 0 and np.isfinite(want["out"]).all()
 
 

@@ -316,7 +316,8 @@ def _run_grouped(fn, case: Case):
 # ---------------------------------------------------------------- tasks
 
 NO_TORCH_MATMUL = ("the products must run inside your Triton kernel with tl.dot, one tile of an expert's rows at a "
-                   "time: no torch matrix product (matmul, @, mm, bmm, einsum, linear) may run in the call.")
+                   "time: no torch matrix product (matmul, @, mm, bmm, einsum, linear) may run in the call, and no "
+                   "NumPy.")
 
 TASKS = {
     "patch_merger": Task("patch_merger", _merger_cases, _run_merger),
@@ -326,6 +327,7 @@ TASKS = {
                             "no NumPy."),
     "grouped_matmul": Task(
         "grouped_matmul", _grouped_cases, _run_grouped,
-        forbidden=frozenset({"matmul", "bmm", "einsum", "baddbmm", "mm", "linear", "tensordot", "_grouped_mm"}),
+        forbidden=frozenset({"matmul", "bmm", "einsum", "baddbmm", "mm", "linear", "tensordot", "_grouped_mm", "@",
+                             "torch.func"}) | (NO_NUMPY - {".tolist"}),
         why=NO_TORCH_MATMUL),
 }

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from autograder.device import CUDA, DEVICE
 
-from autograder.exercise import Case, Task, dtype_name, raised, to_numpy
+from autograder.exercise import NO_NUMPY, Case, Task, dtype_name, raised, to_numpy
 from autograder.watch import INTERPRETING, HostOps, count_lines, tensors
 
 WORK_CASE = "the work must stay O(n log n + n * bins)"  # the case whose check reads the line count
@@ -444,7 +444,8 @@ def _run_collate(fn, case: Case):
 # ---------------------------------------------------------------- tasks
 
 NO_LIBRARY_ATTENTION = ("the attention must run inside your Triton kernel, one block of keys at a time with an "
-                        "online softmax: no library softmax, attention or matrix product on the whole sequence.")
+                        "online softmax: no library softmax, attention or matrix product (nor @) on the whole "
+                        "sequence, and no NumPy or Python lists on the host.")
 
 TASKS = {
     "first_fit_decreasing": Task("first_fit_decreasing", _ffd_cases, _run_ffd),
@@ -452,7 +453,8 @@ TASKS = {
     "varlen_attention": Task(
         "varlen_attention", _varlen_cases, _run_varlen,
         forbidden=frozenset({"softmax", "log_softmax", "_softmax", "logsumexp", "scaled_dot_product_attention",
-                             "flash_attn_varlen_func", "matmul", "bmm", "einsum", "baddbmm"}),
+                             "flash_attn_varlen_func", "matmul", "bmm", "einsum", "baddbmm", "mm", "tensordot",
+                             "@", "torch.func"}) | NO_NUMPY,
         why=NO_LIBRARY_ATTENTION,
     ),
     "packed_collate": Task(

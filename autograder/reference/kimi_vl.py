@@ -580,6 +580,9 @@ def _check_grouped_launch(case: Case, got) -> None:
                              "expert through expert_offsets (a grid axis over the experts), see section 7")
     rules.kernel_rules(got, launches=1, host=True, precision="ieee", see="section 7",
                        block_limits={"BM": GROUPED_BLOCKS, "BN": GROUPED_BLOCKS, "BK": GROUPED_BLOCKS})
+    if float(got["loads_per_program"]) >= 0 and not np.atleast_1d(got["dot_precisions"]).size:  # interpreted
+        raise AssertionError(f"{names[0]} ran no tl.dot: each program's tile product is a tl.dot of a row tile and "
+                             "a weight tile, accumulated over K, see section 7")
     grid = [int(g) for g in np.asarray(got["grids"])[0]]
     consts = rules.constexprs(got, 0)
     longest = int(np.diff(off).max())

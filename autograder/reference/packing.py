@@ -394,6 +394,9 @@ def _check_varlen_launch(case: Case, got) -> None:
                              "sequence through cu_seqlens (a grid axis over the sequences), see section 6")
     rules.kernel_rules(got, kernels={"varlen_kernel"}, launches=1, host=True,
                        block_limits={"BLOCK_N": BLOCK_LIMIT, "BLOCK_M": BLOCK_LIMIT}, precision="ieee", see="section 6")
+    if float(got["loads_per_program"]) >= 0 and not np.atleast_1d(got["dot_precisions"]).size:  # interpreted
+        raise AssertionError("varlen_kernel ran no tl.dot: the scores q k^T and the products p v are tl.dot calls "
+                             "on blocks inside the kernel, see section 6")
     consts = rules.constexprs(got, 0)
     grid = [int(x) for x in np.asarray(got["grids"])[0]]
     bm = int(consts["BLOCK_M"]) if consts.get("BLOCK_M", "").isdigit() else None

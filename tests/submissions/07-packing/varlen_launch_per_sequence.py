@@ -55,9 +55,8 @@ def varlen_attention(q, k, v, cu_seqlens, max_seqlen, causal=False, scale=None):
     t, h, d = q.shape
     q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
     out = torch.empty_like(q)
-    bounds = cu_seqlens.tolist()
-    for s in range(len(bounds) - 1):
-        length = bounds[s + 1] - bounds[s]
+    for s in range(cu_seqlens.numel() - 1):
+        length = int(cu_seqlens[s + 1]) - int(cu_seqlens[s])
         if length == 0:
             continue
         varlen_kernel[(triton.cdiv(length, 64), 1, h)](
