@@ -141,8 +141,16 @@ REFERENCES = {"online_softmax": F.online_softmax_torch, "blocked_attention": F.b
               "flash_attn_fwd": F.flash_attn_triton, "flash_attn_bwd": F.flash_attn_bwd_triton}
 
 
+@pytest.fixture
+def reference_kernels_count_as_own(monkeypatch):
+    """The checks require kernels defined in the learner's notebook; here the reference's stand in."""
+    from autograder import rules
+
+    monkeypatch.setattr(rules, "NOTEBOOK", F.__name__)
+
+
 @pytest.mark.parametrize("name", list(F.EXERCISES))
-def test_the_reference_passes_every_case_and_the_grader_agrees(name, tmp_path, monkeypatch):
+def test_the_reference_passes_every_case_and_the_grader_agrees(name, tmp_path, monkeypatch, reference_kernels_count_as_own):
     monkeypatch.setenv(verifier.SEED_VAR, "77")
     monkeypatch.setenv(verifier.RECORD_VAR, str(tmp_path))
     verifier.verify(SLUG, name, REFERENCES[name])
@@ -241,6 +249,104 @@ def test_each_check_fails_with_a_teaching_message(name, fn, match):
     import re
 
     assert re.search(match, failure), failure
+
+
+def _softmax_three_sweeps(x, block):
+    m = torch.full(x.shape[:-1], float("-inf"), dtype=x.dtype)
+    for j in range(0, x.shape[-1], block):
+        m = torch.maximum(m, x[..., j:j + block].amax(-1))
+    l = torch.zeros(x.shape[:-1], dtype=x.dtype)
+    for j in range(0, x.shape[-1], block):
+        l = l + torch.exp(x[..., j:j + block] - m[..., None]).sum(-1)
+    out = torch.empty_like(x)
+    for j in range(0, x.shape[-1], block):
+        out[..., j:j + block] = torch.exp(x[..., j:j + block] - m[..., None]) / l[..., None]
+    return out
+
+
+def _softmax_reads_output(x, block):
+    out = F.online_softmax_torch(x, block)
+    for j in range(0, x.shape[-1], block):
+        out[..., j:j + block] *= 1.0  # reads each block of the output back
+    return out
+
+
+def _softmax_keeps_copies(x, block):
+    copies = [x[..., j:j + block].clone() for j in range(0, x.shape[-1], block)]  # x read once, kept whole
+    m = torch.full(x.shape[:-1], float("-inf"), dtype=x.dtype)
+    for c in copies:
+        m = torch.maximum(m, c.amax(-1))
+    l = torch.zeros_like(m)
+    for c in copies:
+        l = l + torch.exp(c - m[..., None]).sum(-1)
+    out = torch.empty_like(x)
+    for j, c in zip(range(0, x.shape[-1], block), copies):
+        out[..., j:j + block] = torch.exp(c - m[..., None]) / l[..., None]
+    return out
+
+
+def _blocked_two_sweeps(q, k, v, block_n, causal=False):
+    for j in range(0, k.shape[-2], block_n):  # a first sweep that only reads the key blocks
+        (q @ k[..., j:j + block_n, :].transpose(-2, -1)).amax(-1)
+    return F.blocked_attention_torch(q, k, v, block_n, causal)
+
+
+def _blocked_keeps_keys(q, k, v, block_n, causal=False):
+    return F.blocked_attention_torch(q, k.clone(), v, block_n, causal)  # k read once, into a copy kept whole
+
+
+def _fwd_whole_key_row(q, k, v, causal=False):
+    return F.flash_attn_triton(q, k, v, causal, block_n=max(16, 1 << (k.shape[-2] - 1).bit_length()))
+
+
+def _fwd_lse_on_host(q, k, v, causal=False):
+    o, lse = F.flash_attn_triton(q, k, v, causal)
+    return o, lse * 1.0  # a host op, however small
+
+
+def _fwd_two_launches(q, k, v, causal=False):
+    o, lse = F.flash_attn_triton(q, k, v, causal)
+    z, h, n_q, d = q.shape
+    args = (q, k, v, o, lse, *q.stride(), *k.stride(), *v.stride(), *o.stride(), h, n_q, k.shape[-2], d ** -0.5)
+    F.flash_fwd_kernel[(F.triton.cdiv(n_q, 64), z * h)](*args, D=d, BLOCK_M=64, BLOCK_N=64, CAUSAL=causal,
+                                                        PRECISION="ieee")  # the same work again
+    return o, lse
+
+
+def _bwd_delta_on_host(q, k, v, o, lse, do, causal=False):
+    do.mul_(1.0)  # a host op that allocates nothing
+    return F.flash_attn_bwd_triton(q, k, v, o, lse, do, causal)
+
+
+@pytest.mark.parametrize("name,fn,match", [
+    ("online_softmax", _softmax_three_sweeps, r"reads column block 0 of x \(columns 0 to 15\) 3 times.*section 2"),
+    ("online_softmax", _softmax_reads_output, r"reads its output back"),
+    ("online_softmax", _softmax_keeps_copies, r"alive at once than the output and 8 column blocks"),
+    ("blocked_attention", _blocked_two_sweeps, r"reads key block 0 of K \(keys 0 to 15\) 2 times.*section 3"),
+    ("blocked_attention", _blocked_keeps_keys, r"N_k = 2048.*alive at once than a few outputs"),
+    ("flash_attn_fwd", _fwd_whole_key_row, r"BLOCK_N = (128|256|512)|fewer than a K and a V block"),
+    ("flash_attn_fwd", _fwd_lse_on_host, r"computed on the host with torch \(mul\)"),
+    ("flash_attn_fwd", _fwd_two_launches, r"launched 2 kernel\(s\), exactly 1 expected"),
+    ("flash_attn_bwd", _bwd_delta_on_host, r"computed on the host with torch \(mul_\)"),
+])
+def test_each_method_rule_fails_with_a_teaching_message(name, fn, match, reference_kernels_count_as_own):
+    import re
+
+    failure = _first_failure(name, fn)
+    assert failure is not None and re.search(match, failure), failure
+
+
+def test_the_read_counter_counts_a_slice_once_per_sweep():
+    x = torch.randn(4, 40, dtype=torch.float64)
+    with FC.Reads(x, big=x.nbytes // 2) as rec:
+        y = F.online_softmax_torch(x, 8)
+    assert (rec.reads(x) == 2).all() and (rec.reads(y) == 0).all()
+    with FC.Reads(x) as rec:
+        _softmax_three_sweeps(x, 8)
+    assert (rec.reads(x) == 3).all()
+    with FC.Reads(x) as rec:
+        x[:, :8].amax(-1), torch.exp(x[:, :8]), x[:, 8:16].sum(-1), x[:, :8].sum(-1)  # block 0 again after block 1
+    assert rec.reads(x)[:, :8].max() == 2 and rec.reads(x)[:, 8:16].max() == 1 and rec.reads(x)[:, 16:].max() == 0
 
 
 def test_a_learner_exception_is_reported_as_such():

@@ -1,12 +1,16 @@
 """Chapter 04's cases: what the learner's softmax, blocked attention and Triton kernels are run on,
 and how (the learner's kernel).
 
-Every run watches what the learner's function does while it runs: the torch ops, through a
-TorchDispatchMode (`OpRecorder`: the largest tensor an op reads or writes, the bytes of fresh
-allocations, the Triton kernel launches), and, for the PyTorch exercises, the peak of Python and
-NumPy allocations (tracemalloc), so that a detour through NumPy cannot build the N x N matrix
-unseen. The Triton exercises refuse NumPy outright. Those measurements are outputs like any
-other, so the grader's own re-check enforces "no N x N intermediate" outside this process.
+Every run watches what the learner's function does while it runs. The PyTorch exercises run under
+`Reads`, an `OpRecorder` (the largest tensor an op reads or writes, the bytes of fresh storage,
+the most of it alive at once) that also counts how many times torch ops read each element of the
+watched tensors (x and the output of the softmax; k and v of blocked attention), so that a second
+sweep for the exact maximum is seen; the peak of Python and NumPy allocations (tracemalloc) is
+measured where a case's check reads it. The Triton exercises run under `KernelWatch`
+(autograder.watch.HostOps: which kernels ran, their grids, constexprs, loads and tl.dot precisions,
+any torch op that computes on the host, fresh outputs poisoned with NaN; plus the bytes allocated).
+NumPy is refused everywhere: every rule is measured on torch ops. Those measurements are outputs
+like any other, so the grader's own re-check enforces them outside this process.
 """
 import math
 
@@ -15,10 +19,138 @@ import torch
 
 from autograder.device import CUDA, DEVICE
 from autograder.exercise import Case, NO_NUMPY, Task, dtype_name, to_numpy
-from autograder.watch import HostPeak, OpRecorder, peak_bytes  # noqa: F401  (peak_bytes: for the book)
+from autograder.watch import INTERPRETING, HostOps, HostPeak, OpRecorder, peak_bytes, tensors  # noqa: F401  (peak_bytes: for the book)
 
 
 _DT = {"float64": np.float64, "float32": np.float32}
+
+# ops that write their `self` without reading it (an op's out= argument is write-only too)
+_WRITE_ONLY = {"copy_", "fill_", "zero_", "index_put_", "_index_put_impl_"}
+# ops that read no element of their tensor arguments (only shapes, dtypes, devices)
+_NO_READ = {"empty_like", "zeros_like", "ones_like", "full_like", "rand_like", "randn_like", "randint_like",
+            "new_empty", "new_zeros", "new_ones", "new_full", "new_empty_strided", "empty_strided",
+            "sym_size", "sym_stride", "sym_numel", "sym_storage_offset", "is_same_size", "resize_", "set_"}
+
+
+def _write_only(name, func, args, kwargs) -> set[int]:
+    """ids of the tensors an op writes without reading them."""
+    ids = set()
+    for i, arg in enumerate(func._schema.arguments):
+        if arg.alias_info is None or not arg.alias_info.is_write or not (arg.kwarg_only or name in _WRITE_ONLY):
+            continue
+        value = kwargs.get(arg.name) if arg.kwarg_only or i >= len(args) else args[i]
+        ids.update(id(t) for t in tensors(value))
+    return ids
+
+
+class Reads(OpRecorder):
+    """OpRecorder, and how many times torch ops read each element of the tensors it watches: those
+    given at the start (inputs) and, with `big`, every storage of at least `big` bytes the call makes
+    (where its output goes). An op that reads only slices the previous watched op touched reads
+    nothing new, as if that block were still in fast memory: `xj.amax(-1)` then `torch.exp(xj - m)`
+    read block j once. Views read nothing, and writing into a slice (`out[..., j:j + b] = e`) does
+    not read it."""
+
+    def __init__(self, *watched, big: int | None = None):
+        super().__init__()
+        self.big, self.counts, self.recent = big, {}, frozenset()
+        for t in watched:
+            self._watch(t)
+
+    def _watch(self, t):
+        storage = t.untyped_storage()
+        size = t.element_size()
+        self.counts[storage.data_ptr()] = (size, torch.zeros(storage.nbytes() // size, dtype=torch.int32))
+
+    def _key(self, t):
+        try:
+            entry = self.counts.get(t.untyped_storage().data_ptr())
+        except (RuntimeError, NotImplementedError):
+            return None
+        if entry is None or entry[0] != t.element_size():
+            return None
+        return t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), tuple(t.stride())
+
+    def _count(self, key):
+        ptr, offset, shape, stride = key
+        counts = self.counts[ptr][1]
+        shape = [1 if st == 0 else n for n, st in zip(shape, stride)]  # a broadcast reads each element once
+        if math.prod(shape) == 0:
+            return
+        try:
+            counts.as_strided(shape, stride, offset).add_(1)
+        except RuntimeError:  # a view whose elements overlap (unfold): each as often as it appears
+            index = torch.arange(counts.numel()).as_strided(shape, stride, offset).reshape(-1)
+            counts.index_add_(0, index, torch.ones(index.numel(), dtype=torch.int32))
+
+    def on_op(self, name, func, args, kwargs, out):
+        super().on_op(name, func, args, kwargs, out)
+        if func.is_view:
+            return
+        inputs = list(tensors((args, kwargs)))
+        touched, read = set(), set()
+        if name not in _NO_READ:
+            write_only = _write_only(name, func, args, kwargs)
+            for t in inputs:
+                key = self._key(t)
+                if key is not None:
+                    touched.add(key)
+                    if id(t) not in write_only:
+                        read.add(key)
+        for key in read - self.recent:
+            self._count(key)
+        if self.big is not None:
+            ins = {t.untyped_storage().data_ptr() for t in inputs}
+            for t in tensors(out):
+                if t.untyped_storage().data_ptr() not in ins and t.untyped_storage().nbytes() >= self.big:
+                    self._watch(t)  # a fresh big storage: perhaps the output
+                    touched.add(self._key(t))
+        if touched:
+            self.recent = frozenset(touched)
+
+    def reads(self, t) -> np.ndarray | None:
+        """Reads of each element of t's view, as t's shape (None: t's storage was not watched)."""
+        key = self._key(t)
+        if key is None:
+            return None
+        ptr, offset, shape, stride = key
+        return self.counts[ptr][1].as_strided(shape, stride, offset).numpy().copy()
+
+    def summary(self) -> dict:
+        return {**super().summary(), "peak_bytes": np.array(self.peak_bytes)}
+
+
+_COMPILED: set = set()  # the kernel functions compiled for the GPU in this process
+
+
+class KernelWatch(HostOps):
+    """HostOps (launches, host-side torch work, poisoned empties) plus OpRecorder's sizes: the bytes
+    of fresh storage the wrapper allocates and the largest tensor a host op touches; and each
+    launch's loads per program (`launch_loads`, under the interpreter; else -1).
+
+    Compiling for sm_90 costs one to two seconds per specialization on a CPU, and the cases differ
+    in D, the strides and CAUSAL: each kernel is compiled once per process, at its first launch with
+    a bool constexpr set (CAUSAL=True, so that the masking branches are compiled too), or at its
+    first launch if it has no bool constexpr."""
+
+    def __init__(self):
+        super().__init__(poison=True)
+        self.sizes = OpRecorder()  # used for its bookkeeping only, never entered
+
+    def on_op(self, name, func, args, kwargs, out):
+        super().on_op(name, func, args, kwargs, out)
+        self.sizes.on_op(name, func, args, kwargs, out)
+
+    def summary(self) -> dict:
+        for launch in self.triton.launches:
+            flags = [v for v in launch.constexprs.values() if isinstance(v, bool)]
+            if launch.fn in _COMPILED or (flags and not any(flags)):
+                launch.fn = None  # compiled already, or waiting for its CAUSAL=True launch
+            else:
+                _COMPILED.add(launch.fn)
+        sizes = {k: v for k, v in self.sizes.summary().items() if k != "launches"}
+        loads = [l.loads / max(l.programs, 1) if INTERPRETING else -1.0 for l in self.triton.launches]  # noqa: E741
+        return {**sizes, **super().summary(), "launch_loads": np.array(loads, dtype=np.float64)}
 
 
 def _qkv(rng, z, h, n_q, n_k, d, dtype="float32", scale=1.0):
@@ -50,6 +182,7 @@ def _softmax_cases(rng) -> list[Case]:
         Case("whole blocks are -inf before a row's first finite entry", (infs, 5)),
         Case("x has three dimensions (softmax over the last one)", (rng.standard_normal((2, 3, 33)), 10)),
         Case("rows = 64, width = 512, block = 32 (no temporary wider than block columns)", (x(64, 512), 32)),
+        Case("rows = 8, width = 1024, block = 16 (each column block read twice, a few alive at once)", (x(8, 1024), 16)),
     ]
 
 
@@ -65,7 +198,10 @@ def _blocked_cases(rng) -> list[Case]:
         Case("block_n >= N", (*_qkv(rng, 1, 1, 20, 20, 8, "float64"), 64, True)),
         Case("block_n == 1", (*_qkv(rng, 1, 1, 9, 9, 4, "float64"), 1, True)),
         Case("the dtype is float32", (*_qkv(rng, 2, 2, 50, 50, 16, "float32"), 16, True)),
-        Case("scores are large (q and k scaled by 8: subtract the running max)", (*_qkv(rng, 1, 2, 48, 48, 16, "float64", 8.0), 16, False)),
+        Case("scores exceed 709, where exp overflows in float64 (q and k scaled by 20: subtract the running max)",
+             (*_qkv(rng, 1, 2, 48, 48, 16, "float64", 20.0), 16, False)),
+        Case("N_q = 16, N_k = 2048, D = 32, block_n = 16 (each key block read once, a few alive at once)",
+             (*_qkv(rng, 1, 1, 16, 2048, 32, "float64"), 16, False)),
         Case("N = 256, block_n = 32, causal off (no op may touch N_q x N_k elements)", (*_qkv(rng, 1, 2, 256, 256, 16, "float64"), 32, False)),
         Case("N = 256, block_n = 32, causal on (no op may touch N_q x N_k elements)", (*_qkv(rng, 1, 2, 256, 256, 16, "float64"), 32, True)),
     ]
@@ -76,6 +212,18 @@ def _grid_kind(n: int, d: int, causal: bool) -> str:
     return f"N = {n}{tail}, D = {d}, causal {'on' if causal else 'off'}"
 
 
+def _peaked(rng):
+    """(q, k, v, causal) whose scores pass 100, where e^s overflows in float32, and stay exact enough to
+    grade in float32: k = q with D = 64, so each query's own key scores |q|^2 / 8 ~ 128, at least 20
+    above every other key's (so the softmax is nearly one-hot, and float32's rounding of the scores
+    barely moves O)."""
+    q, _, v = _qkv(rng, 1, 2, 64, 64, 64, scale=4.0)
+    return q, q.copy(), v, False
+
+
+LONG_KEYS = "keys in blocks of at most 128, at least 4 of them"  # the cases whose checks count loads
+
+
 def _fwd_cases(rng) -> list[Case]:
     cases = [Case(_grid_kind(n, d, causal), (*_qkv(rng, 1, 2, n, n, d), causal))
              for n in (64, 128, 200) for d in (16, 32) for causal in (False, True)]
@@ -83,6 +231,10 @@ def _fwd_cases(rng) -> list[Case]:
         Case("N_q = 80 != N_k = 200, causal off", (*_qkv(rng, 1, 2, 80, 200, 16), False)),
         Case("q, k, v are non-contiguous views of a (Z, N, H, D) tensor", (*_qkv(rng, 1, 2, 128, 128, 16), False)),
         Case("scores spread widely (q and k scaled by 2)", (*_qkv(rng, 1, 2, 64, 64, 32, scale=2.0), True)),
+        Case("scores exceed 100, where exp overflows in float32 (k = q, scaled by 4: subtract the running max)",
+             _peaked(rng)),
+        Case(f"{LONG_KEYS}: N_q = 64, N_k = 512, D = 16, causal off", (*_qkv(rng, 1, 1, 64, 512, 16), False)),
+        Case("Z * H = 8, N = 64, D = 16 (the wrapper allocates O and lse, nothing else)", (*_qkv(rng, 2, 4, 64, 64, 16), False)),
     ]
     if CUDA:  # larger problems in 16-bit, only where a GPU grades
         for dtype in ("float16", "bfloat16"):
@@ -112,8 +264,12 @@ def _bwd_cases(rng) -> list[Case]:
         do = rng.standard_normal(q.shape).astype(np.float32)
         return q, k, v, do, causal, *_forward_outputs(q, k, v, causal)
 
-    return [Case(_grid_kind(n, d, causal), args(n, d, causal))
-            for n in (64, 128, 200) for d in (16, 32) for causal in (False, True)]
+    cases = [Case(_grid_kind(n, d, causal), args(n, d, causal))
+             for n in (64, 128, 200) for d in (16, 32) for causal in (False, True)]
+    q, k, v = _qkv(rng, 1, 1, 512, 512, 16)
+    do = rng.standard_normal(q.shape).astype(np.float32)
+    cases.append(Case(f"{LONG_KEYS}: N = 512, D = 16, causal off", (q, k, v, do, False, *_forward_outputs(q, k, v, False))))
+    return cases
 
 
 def _on_device(*arrays, dtype=None):
@@ -144,17 +300,24 @@ NO_NXN = "no op may touch N_q x N_k elements"
 def _run_softmax(fn, case):
     x, block = case.args
     (xt,) = _on_device(x)
-    with HostPeak(active=NO_TEMPORARY in case.kind) as host, OpRecorder() as rec:
+    with HostPeak(active=NO_TEMPORARY in case.kind) as host, Reads(xt, big=max(xt.nbytes // 2, 1)) as rec:
         y = fn(xt, block)
-    return {"y": to_numpy(y), "host_peak_bytes": np.array(host.peak), **rec.summary()}
+    y_reads = rec.reads(y) if isinstance(y, torch.Tensor) else None
+    same = isinstance(y, torch.Tensor) and y.untyped_storage().data_ptr() == xt.untyped_storage().data_ptr()
+    return {"y": to_numpy(y), "host_peak_bytes": np.array(host.peak), **rec.summary(),
+            "x_reads": rec.reads(xt).reshape(-1, x.shape[-1]).max(axis=0),  # (width,): most reads of a column's elements
+            "y_reads": np.array(-1 if y_reads is None or same else int(y_reads.max(initial=0))),
+            "y_is_x": np.array(same)}
 
 
 def _run_blocked(fn, case):
     q, k, v, block_n, causal = case.args
     qt, kt, vt = _on_device(q, k, v)
-    with HostPeak(active=NO_NXN in case.kind) as host, OpRecorder() as rec:
+    with HostPeak(active=NO_NXN in case.kind) as host, Reads(kt, vt) as rec:
         o, lse = _pair(fn(qt, kt, vt, block_n, causal), ("O", "lse"))
-    return {"o": to_numpy(o), "lse": to_numpy(lse), "host_peak_bytes": np.array(host.peak), **rec.summary()}
+    per_key = lambda t: rec.reads(t).max(axis=(0, 1, 3))  # noqa: E731  (N_k,): most reads of a key's elements
+    return {"o": to_numpy(o), "lse": to_numpy(lse), "host_peak_bytes": np.array(host.peak), **rec.summary(),
+            "k_reads": per_key(kt), "v_reads": per_key(vt)}
 
 
 def _fwd_parts(case):
@@ -172,7 +335,7 @@ def _run_fwd(fn, case):
         qt, kt, vt = (t.transpose(1, 2).contiguous().transpose(1, 2) for t in _on_device(q, k, v, dtype=dtype))
     else:
         qt, kt, vt = _on_device(q, k, v, dtype=dtype)
-    with OpRecorder() as rec:
+    with KernelWatch() as rec:
         o, lse = _pair(fn(qt, kt, vt, causal), ("O", "lse"))
     if "timed" in case.kind:  # information only: nothing here is compared
         from triton.testing import do_bench
@@ -191,12 +354,13 @@ def _run_fwd(fn, case):
 def _run_bwd(fn, case):
     q, k, v, do, causal, o, lse = case.args
     qt, kt, vt, dot, o, lse = _on_device(q, k, v, do, o, lse)  # o, lse: the forward's outputs
-    with OpRecorder() as rec:
+    with KernelWatch() as rec:
         grads = _pair(fn(qt, kt, vt, o, lse, dot, causal), ("dQ", "dK", "dV"))
     return {name: to_numpy(g) for name, g in zip(("dq", "dk", "dv"), grads)} | rec.summary()
 
 
-NO_SOFTMAX = "compute the softmax yourself, block by block, from a running max and a running sum."
+NO_SOFTMAX = ("compute the softmax yourself, block by block, from a running max and a running sum. "
+              "NumPy is refused: the reads and memory rules are measured on torch ops.")
 
 
 NO_FULL_ATTENTION = ("the point is never to form the N x N scores: compute them one block at a time with the "
@@ -206,26 +370,31 @@ NO_FULL_ATTENTION = ("the point is never to form the N x N scores: compute them 
 LEAVES_TORCH = ("NumPy is refused here: the memory rules are measured on torch ops, and a detour through NumPy "
                 "would hide the N x N matrix from them.")
 
+IN_THE_KERNEL = ("the products belong inside your kernel, one tile at a time (tl.dot): `@`, torch.matmul and "
+                 "the other products are refused on the host.")
+
+ATTENTION_NAMES = frozenset({"scaled_dot_product_attention", "softmax", "log_softmax", "logsumexp", "_softmax"})
+HOST_PRODUCTS = frozenset({"matmul", "bmm", "einsum", "baddbmm", "@", "torch.func"})
+
 TASKS = {
     "online_softmax": Task(
         "online_softmax", _softmax_cases, _run_softmax,
-        forbidden=frozenset({"softmax", "log_softmax", "logsumexp", "_softmax"}), why=NO_SOFTMAX,
+        forbidden=frozenset({"softmax", "log_softmax", "logsumexp", "_softmax", *NO_NUMPY}), why=NO_SOFTMAX,
     ),
     "blocked_attention": Task(
         "blocked_attention", _blocked_cases, _run_blocked,
-        forbidden=frozenset({"scaled_dot_product_attention", "softmax", "log_softmax", "logsumexp", "_softmax"}),
-        why=NO_FULL_ATTENTION,
+        forbidden=ATTENTION_NAMES | NO_NUMPY,
+        why=NO_FULL_ATTENTION + " " + LEAVES_TORCH,
     ),
     "flash_attn_fwd": Task(
         "flash_attn_fwd", _fwd_cases, _run_fwd,
-        forbidden=frozenset({"scaled_dot_product_attention", "softmax", "log_softmax", "logsumexp", "_softmax",
-                             "matmul", "bmm", "einsum", "baddbmm", *NO_NUMPY}),
-        why=NO_FULL_ATTENTION + " " + LEAVES_TORCH,
+        forbidden=ATTENTION_NAMES | HOST_PRODUCTS | NO_NUMPY,
+        why=NO_FULL_ATTENTION + " " + IN_THE_KERNEL + " " + LEAVES_TORCH,
     ),
     "flash_attn_bwd": Task(
         "flash_attn_bwd", _bwd_cases, _run_bwd,
-        forbidden=frozenset({"scaled_dot_product_attention", "softmax", "log_softmax", "logsumexp", "_softmax",
-                             "matmul", "bmm", "einsum", "baddbmm", "backward", "autograd", *NO_NUMPY}),
-        why="rebuild P from lse inside your kernels; autograd and library attention would store it. " + LEAVES_TORCH,
+        forbidden=ATTENTION_NAMES | HOST_PRODUCTS | NO_NUMPY | {"backward", "autograd"},
+        why="rebuild P from lse inside your kernels; autograd and library attention would store it, and "
+            + IN_THE_KERNEL + " " + LEAVES_TORCH,
     ),
 }

@@ -21,8 +21,9 @@ import triton  # noqa: E402  (after autograder.device, always)
 import triton.language as tl  # noqa: E402
 
 from autograder.cases.flash_attention import (  # noqa: F401  (OpRecorder, peak_bytes: for the book)
-    NO_NXN, NO_TEMPORARY, TASKS, OpRecorder, _fwd_parts, _tflops, peak_bytes,
+    LONG_KEYS, NO_NXN, NO_TEMPORARY, TASKS, OpRecorder, _fwd_parts, _tflops, peak_bytes,
 )
+from autograder import rules
 from autograder.exercise import check_outputs
 
 # ---------------------------------------------------------------- spec
@@ -438,6 +439,40 @@ def _check_softmax(case, got, want):
         )
     if NO_TEMPORARY in case.kind:
         _check_host(got, x.nbytes, "online_softmax")
+    _check_softmax_reads(case, got)
+    fast = (8 * min(block, width) + 16) * rows * x.itemsize  # 8 column blocks and 16 row vectors
+    if int(got.get("peak_bytes", x.nbytes + fast + 1)) > x.nbytes + fast:
+        raise AssertionError(
+            "online_softmax keeps more torch tensors alive at once than the output and 8 column blocks: keep only "
+            "m, l and the block at hand (see section 2, Algorithm 1); copies of the blocks kept for a later pass "
+            "are reads in disguise")
+
+
+def _check_softmax_reads(case, got):
+    """Algorithm 1 reads each column block of x twice and never reads its output back."""
+    x, block = case.args
+    width = x.shape[-1]
+    if bool(got.get("y_is_x", False)):
+        raise AssertionError("online_softmax returns x itself, overwritten: write the softmax into a new tensor "
+                             "made with torch.empty_like(x)")
+    reads = np.asarray(got.get("x_reads", np.full(width, 99)))
+    for j in range(0, width, block):
+        r = int(reads[j:j + block].max(initial=0))
+        if r > 2:
+            raise AssertionError(
+                f"online_softmax reads column block {j // block} of x (columns {j} to {min(j + block, width) - 1}) "
+                f"{r} times; the online softmax reads each block twice: once for the running max and sum together "
+                "(when the max grows, rescale the sum by e^(m - m')), once to write the output (see section 2, "
+                "Algorithm 1). Consecutive torch ops on the same slice count as one read")
+    y_reads = int(got.get("y_reads", -1))
+    if y_reads < 0:
+        raise AssertionError("online_softmax returns a tensor it did not make: write the output block by block "
+                             "into a new tensor made with torch.empty_like(x)")
+    if y_reads > 0:
+        raise AssertionError(
+            f"online_softmax reads its output back (up to {y_reads} times per element): write each block of the "
+            "output once, as e^(x_j - m) / l with the final m and l, and never read it again (see section 2, "
+            "Algorithm 1, line 9)")
 
 
 def _ref_blocked(case):
@@ -446,22 +481,42 @@ def _ref_blocked(case):
     return {"o": o.numpy().astype(q.dtype), "lse": lse.numpy().astype(q.dtype)}
 
 
-def _check_nxn(got, n_q, n_k, what, key="largest_op"):
-    if int(got.get(key, n_q * n_k)) >= n_q * n_k:
+def _check_nxn(got, n_q, n_k, what, key="largest_op", heads=1):
+    """No torch op touches as many elements as an N_q x N_k score matrix (`heads` of them)."""
+    limit = heads * n_q * n_k
+    if int(got.get(key, limit)) >= limit:
+        whole = f"{heads} x {n_q} x {n_k} scores of every (batch, head)" if heads > 1 else f"N_q x N_k = {n_q} x {n_k} score matrix"
         raise AssertionError(
-            f"a torch op in {what} touches {int(got.get(key, -1))} elements, as many as an N_q x N_k = "
-            f"{n_q} x {n_k} score matrix: {what} must never form the scores or probabilities of a whole row "
-            "of keys at once; work on one block of keys at a time"
+            f"a torch op in {what} touches {int(got.get(key, -1))} elements, as many as the {whole}: {what} must "
+            "never form the scores or probabilities of a whole row of keys at once; work on one block of keys at a time"
         )
 
 
 def _check_blocked(case, got, want):
     check_outputs(case, got, want)
-    q, k = case.args[:2]
+    q, k, v, block_n, _ = case.args
     if NO_NXN in case.kind:
         _check_nxn(got, q.shape[-2], k.shape[-2], "blocked_attention")
         _check_nxn(got, q.shape[-2], k.shape[-2], "blocked_attention", key="largest_out")
         _check_host(got, q.shape[-2] * k.shape[-2] * q.itemsize, "blocked_attention")
+    n_k = k.shape[-2]
+    for name, key in (("K", "k_reads"), ("V", "v_reads")):
+        reads = np.asarray(got.get(key, np.full(n_k, 99)))
+        for j in range(0, n_k, block_n):
+            r = int(reads[j:j + block_n].max(initial=0))
+            if r > 1:
+                raise AssertionError(
+                    f"blocked_attention reads key block {j // block_n} of {name} (keys {j} to {min(j + block_n, n_k) - 1}) "
+                    f"{r} times; the online softmax reads every key and value block once, in one sweep: keep a "
+                    "running max m and, when it grows, rescale l and the output by e^(m - m') (see section 3, "
+                    "Algorithm 2). A first sweep for the exact max reads every key block again")
+    rows = q.size // q.shape[-1] * q.itemsize  # bytes of one number per query row
+    fast = 6 * q.nbytes + 8 * rows * min(block_n, n_k) + 32 * rows  # 6 outputs, 8 blocks of scores, 32 row vectors
+    if int(got.get("peak_bytes", fast + 1)) > fast:
+        raise AssertionError(
+            "blocked_attention keeps more torch tensors alive at once than a few outputs and 8 blocks of scores: "
+            "work on one key block at a time (see section 3, Algorithm 2); scores or key blocks kept from an "
+            "earlier sweep are reads in disguise")
 
 
 def _ref_fwd(case):
@@ -525,9 +580,48 @@ def _check_fwd(case, got, want):
             "Allocate only O (q's dtype) and lse (float32), pass the inputs' strides to the kernel instead "
             "of copying them (.contiguous() copies a view), and keep every intermediate inside the kernel"
         )
+    if "timed" in case.kind:  # information only
+        return
     z, h, n_q, d = q.shape
-    if z * h * n_q * d < n_q * k.shape[-2]:
-        _check_nxn(got, n_q, k.shape[-2], "flash_attn_fwd", key="largest_out")
+    n_k = k.shape[-2]
+    _check_nxn(got, n_q, n_k, "flash_attn_fwd", heads=z * h)
+    rules.kernel_rules(got, kernels={"flash_fwd_kernel"}, launches=1, block_limits=BLOCKS,
+                       precision="ieee" if dtype == "float32" else None, see="section 8")
+    block_m, block_n = _blocks(got, 0, "flash_fwd_kernel")
+    grid = tuple(int(g) for g in np.asarray(got["grids"])[0])
+    want_grid = (-(-n_q // block_m), z * h)
+    if int(np.prod(grid)) != want_grid[0] * want_grid[1]:
+        raise AssertionError(
+            f"launched flash_fwd_kernel on a grid of {grid}: one program per block of BLOCK_M = {block_m} queries "
+            f"and per (batch, head), a grid of (cdiv(N_q, BLOCK_M), Z * H) = {want_grid} (see section 8)")
+    loads = float(np.atleast_1d(got.get("launch_loads", [-1.0]))[0])
+    if loads >= 0 and not causal:  # under the interpreter; without causal every program visits every key block
+        steps = -(-n_k // block_n)
+        if loads < 2 * -(-n_k // MAX_BLOCK):
+            raise AssertionError(
+                f"flash_fwd_kernel makes {loads:g} loads per program for N_k = {n_k} keys, fewer than a K and a V "
+                f"block for each of {-(-n_k // MAX_BLOCK)} key blocks of at most {MAX_BLOCK}: loop over the keys in "
+                "blocks of BLOCK_N instead of loading a whole row of keys at once (see section 8, Algorithm 5, line 5)")
+        if loads > 2 * steps + 3:
+            raise AssertionError(
+                f"flash_fwd_kernel makes {loads:g} loads per program for {steps} key blocks of BLOCK_N = {block_n}: "
+                "Algorithm 5 loads Q_i once and each K and V block once, in one sweep with a running max (rescale "
+                "l and the accumulator by e^(m - m')); a first sweep for the exact max loads every key block "
+                "again (see section 8, Algorithm 5, and section 3)")
+
+
+MAX_BLOCK = 128  # the most keys (or queries) a kernel's tile may hold
+BLOCKS = {"BLOCK_M": MAX_BLOCK, "BLOCK_N": MAX_BLOCK}
+
+
+def _blocks(got, i: int, kernel: str) -> tuple[int, int]:
+    """BLOCK_M and BLOCK_N of launch i: the constexprs of the signature given."""
+    c = rules.constexprs(got, i)
+    for name in BLOCKS:
+        if not c.get(name, "").isdigit():
+            raise AssertionError(f"launched {kernel} without a {name} constexpr: keep the signature given "
+                                 "(BLOCK_M queries and BLOCK_N keys per tile, as tl.constexpr)")
+    return int(c["BLOCK_M"]), int(c["BLOCK_N"])
 
 
 def _ref_bwd(case):
@@ -536,13 +630,37 @@ def _ref_bwd(case):
     return {"dq": dq.float().numpy(), "dk": dk.float().numpy(), "dv": dv.float().numpy()}
 
 
+BWD_KERNELS = ("flash_bwd_dkdv_kernel", "flash_bwd_dq_kernel")
+
+
 def _check_bwd(case, got, want):
     check_outputs(case, got, want)
     _check_launched(got, "the backward pass")
-    q = case.args[0]
+    q, causal = case.args[0], case.args[4]
     z, h, n, d = q.shape
-    if z * h * n * d < n * n:
-        _check_nxn(got, n, n, "flash_attn_bwd", key="largest_out")
+    limit = 3 * q.nbytes + z * h * n * 4 + 1024  # dQ, dK, dV, delta and a kilobyte
+    if int(got.get("alloc_bytes", 0)) > limit:
+        raise AssertionError(
+            f"the wrapper allocates {int(got['alloc_bytes'])} bytes; dQ, dK, dV and delta take {limit - 1024}. "
+            "Allocate only those, and keep every intermediate inside the kernels (see section 6)")
+    _check_nxn(got, n, n, "flash_attn_bwd", heads=z * h)
+    rules.kernel_rules(got, launches=(2, 3), block_limits=BLOCKS, precision="ieee", see="section 6")
+    names = [str(k) for k in np.atleast_1d(got["kernels"])]
+    for kernel, algorithm in zip(BWD_KERNELS, ("3", "4")):
+        if names.count(kernel) != 1:
+            raise AssertionError(
+                f"launched {kernel} {names.count(kernel)} times: once, with one program per "
+                f"{'key' if algorithm == '3' else 'query'} block of every (batch, head) (see section 6, Algorithm "
+                f"{algorithm}); the backward pass runs in your kernels: the dK, dV pass, the dQ pass, and at most "
+                "one more of yours for delta")
+    loads = np.atleast_1d(got.get("launch_loads", np.array([-1.0])))
+    if LONG_KEYS in case.kind and not causal:
+        for i, kernel in enumerate(names):
+            if kernel in BWD_KERNELS and 0 <= loads[i] < 2 * -(-n // MAX_BLOCK):
+                other = "query" if kernel == BWD_KERNELS[0] else "key"
+                raise AssertionError(
+                    f"{kernel} makes {loads[i]:g} loads per program for N = {n}: loop over the {other} blocks, at "
+                    f"most {MAX_BLOCK} {other}s each, instead of loading a whole row at once (see section 6)")
 
 
 EXERCISES = {name: TASKS[name].graded(ref, check) for name, ref, check in [

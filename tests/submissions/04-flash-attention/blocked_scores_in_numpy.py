@@ -1,7 +1,8 @@
 # cell: blocked_attention
 # breaks: test_blocked_attention
 # Right values, and no torch op ever touches N_q x N_k elements: the whole score matrix is built
-# in NumPy instead, where a recorder of torch ops cannot see it. The host-memory measure does.
+# in NumPy instead, where a recorder of torch ops cannot see it: NumPy is refused by name, and the
+# host-memory measure sees it too.
 import numpy as np
 
 
