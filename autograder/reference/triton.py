@@ -191,6 +191,17 @@ def _check_grid(got, want_grid, rule: str, see: str) -> None:
         raise AssertionError(f"launched on a grid of {tuple(grid)}: {rule} (see {see})")
 
 
+def _host_rule(got, see: str) -> None:
+    """Outside the launch the host allocates, views and reads sizes: nothing that computes or copies."""
+    ops = [str(o) for o in np.atleast_1d(got["host_ops"])]
+    if ops:
+        copies = sorted(set(ops) & {"clone", "copy_", "_to_copy", "contiguous"})
+        why = (" (a copy such as .contiguous() or .to(dtype) included: pass the strides to the kernel and store in "
+               "OUT.dtype.element_ty instead, see section 2 and section 9)" if copies else "")
+        raise AssertionError(f"ran torch ops on the host outside your kernel ({', '.join(ops[:6])}): the wrapper only "
+                             f"allocates the output and launches, and the kernel does the work{why} (see {see})")
+
+
 def _tile_sizes(got, names, see: str) -> dict:
     consts = rules.constexprs(got, 0)
     sizes = {}
@@ -222,8 +233,10 @@ def _check_add(case: Case, got, want):
     n = want["out"].shape[0]
     see = SEE["add"]
     if n == 0:
+        _host_rule(got, see)
         rules.kernel_rules(got, kernels={"add_kernel"}, launches=(0, 1), see=see)
         return
+    _host_rule(got, see)
     rules.kernel_rules(got, kernels={"add_kernel"}, launches=1, see=see)
     block = _tile_sizes(got, ["BLOCK"], see)["BLOCK"]
     _check_grid(got, (-(-n // block), 1, 1), f"one program per block of BLOCK = {block} elements, a grid of "
@@ -249,6 +262,7 @@ def _check_softmax(case: Case, got, want):
     compare(g, want["out"], "softmax")
     rows, cols = want["out"].shape
     see = SEE["softmax_rows"]
+    _host_rule(got, see)
     rules.kernel_rules(got, kernels={"softmax_kernel"}, launches=1, see=see)
     block = _tile_sizes(got, ["BLOCK"], see)["BLOCK"]
     if block != triton.next_power_of_2(cols):
@@ -272,6 +286,7 @@ def _check_matmul(case: Case, got, want):
     m, n = want["out"].shape
     k = case.args[0].shape[1]
     see = SEE["matmul"]
+    _host_rule(got, see)
     rules.kernel_rules(got, kernels={"matmul_kernel"}, launches=1, precision="ieee", see=DOT)
     t = _tile_sizes(got, ["BLOCK_M", "BLOCK_N", "BLOCK_K"], see)
     for name, value in t.items():
@@ -323,6 +338,7 @@ def _check_cumsum(case: Case, got, want):
         raise AssertionError(f"prefix sum: {int(bad.sum())} of {bad.size} elements wrong, first at row {r}, column "
                              f"{c} (tolerance grows with the sum of |x| before it).{hint} (see {see})")
     rows, cols = w.shape
+    _host_rule(got, see)
     rules.kernel_rules(got, kernels={"cumsum_kernel"}, launches=1, block_limits={"CHUNK": MAX_CHUNK}, see=see)
     chunk = _tile_sizes(got, ["CHUNK"], see)["CHUNK"]
     if chunk < MIN_CHUNK:
