@@ -49,7 +49,8 @@ class Reads(OpRecorder):
     (where its output goes). An op that reads only slices the previous watched op touched reads
     nothing new, as if that block were still in fast memory: `xj.amax(-1)` then `torch.exp(xj - m)`
     read block j once. Views read nothing, and writing into a slice (`out[..., j:j + b] = e`) does
-    not read it."""
+    not read it. Reads are counted per byte of the storage, so a view as another dtype
+    (`x.view(torch.uint8)`) is seen too."""
 
     def __init__(self, *watched, big: int | None = None):
         super().__init__()
@@ -59,21 +60,22 @@ class Reads(OpRecorder):
 
     def _watch(self, t):
         storage = t.untyped_storage()
-        size = t.element_size()
-        self.counts[storage.data_ptr()] = (size, torch.zeros(storage.nbytes() // size, dtype=torch.int32))
+        self.counts[storage.data_ptr()] = torch.zeros(storage.nbytes(), dtype=torch.int32)  # reads of each byte
 
     def _key(self, t):
+        """(storage, byte offset, shape, byte strides) of t's view, with its bytes as a last dimension."""
         try:
-            entry = self.counts.get(t.untyped_storage().data_ptr())
+            ptr = t.untyped_storage().data_ptr()
         except (RuntimeError, NotImplementedError):
             return None
-        if entry is None or entry[0] != t.element_size():
+        if ptr not in self.counts:
             return None
-        return t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), tuple(t.stride())
+        size = t.element_size()
+        return ptr, t.storage_offset() * size, (*t.shape, size), (*(st * size for st in t.stride()), 1)
 
     def _count(self, key):
         ptr, offset, shape, stride = key
-        counts = self.counts[ptr][1]
+        counts = self.counts[ptr]
         shape = [1 if st == 0 else n for n, st in zip(shape, stride)]  # a broadcast reads each element once
         if math.prod(shape) == 0:
             return
@@ -109,12 +111,12 @@ class Reads(OpRecorder):
             self.recent = frozenset(touched)
 
     def reads(self, t) -> np.ndarray | None:
-        """Reads of each element of t's view, as t's shape (None: t's storage was not watched)."""
+        """Reads of each element of t's view (the most of its bytes), as t's shape (None: not watched)."""
         key = self._key(t)
         if key is None:
             return None
         ptr, offset, shape, stride = key
-        return self.counts[ptr][1].as_strided(shape, stride, offset).numpy().copy()
+        return self.counts[ptr].as_strided(shape, stride, offset).amax(dim=-1).numpy().copy()
 
     def summary(self) -> dict:
         return {**super().summary(), "peak_bytes": np.array(self.peak_bytes)}
@@ -141,6 +143,29 @@ class KernelWatch(HostOps):
         super().on_op(name, func, args, kwargs, out)
         self.sizes.on_op(name, func, args, kwargs, out)
 
+    def __enter__(self):
+        mode = super().__enter__()
+        self.widest: dict[int, int] = {}  # launch index -> most lanes of one tl.load (the biggest tile read)
+        self._unpatch = None
+        if INTERPRETING:
+            from triton.runtime.interpreter import interpreter_builder as builder
+
+            original, watch = builder.create_masked_load, self
+
+            def measured_load(ptrs, *rest):
+                if watch.triton.running:
+                    i = len(watch.triton.launches) - 1
+                    watch.widest[i] = max(watch.widest.get(i, 0), int(np.asarray(ptrs.data).size))
+                return original(ptrs, *rest)
+            builder.create_masked_load = measured_load
+            self._unpatch = lambda: setattr(builder, "create_masked_load", original)
+        return mode
+
+    def __exit__(self, *exc):
+        if self._unpatch is not None:  # before the launch recorder restores the interpreter's own
+            self._unpatch()
+        return super().__exit__(*exc)
+
     def summary(self) -> dict:
         for launch in self.triton.launches:
             flags = [v for v in launch.constexprs.values() if isinstance(v, bool)]
@@ -150,7 +175,9 @@ class KernelWatch(HostOps):
                 _COMPILED.add(launch.fn)
         sizes = {k: v for k, v in self.sizes.summary().items() if k != "launches"}
         loads = [l.loads / max(l.programs, 1) if INTERPRETING else -1.0 for l in self.triton.launches]  # noqa: E741
-        return {**sizes, **super().summary(), "launch_loads": np.array(loads, dtype=np.float64)}
+        widest = [self.widest.get(i, 0) if INTERPRETING else -1 for i in range(len(self.triton.launches))]
+        return {**sizes, **super().summary(), "launch_loads": np.array(loads, dtype=np.float64),
+                "launch_widest_load": np.array(widest, dtype=np.int64)}
 
 
 def _qkv(rng, z, h, n_q, n_k, d, dtype="float32", scale=1.0):
@@ -360,7 +387,10 @@ def _run_bwd(fn, case):
 
 
 NO_SOFTMAX = ("compute the softmax yourself, block by block, from a running max and a running sum. "
-              "NumPy is refused: the reads and memory rules are measured on torch ops.")
+              "NumPy and raw storage access are refused: the reads and memory rules are measured on torch ops.")
+
+# ways to read a tensor's elements without a torch op, which the read counter would not see
+RAW_ACCESS = frozenset({".untyped_storage", ".storage", ".data_ptr", ".apply_", ".map_", ".map2_", "ctypes"})
 
 
 NO_FULL_ATTENTION = ("the point is never to form the N x N scores: compute them one block at a time with the "
@@ -368,7 +398,7 @@ NO_FULL_ATTENTION = ("the point is never to form the N x N scores: compute them 
 
 
 LEAVES_TORCH = ("NumPy is refused here: the memory rules are measured on torch ops, and a detour through NumPy "
-                "would hide the N x N matrix from them.")
+                "(or raw storage) would hide the N x N matrix from them.")
 
 IN_THE_KERNEL = ("the products belong inside your kernel, one tile at a time (tl.dot): `@`, torch.matmul and "
                  "the other products are refused on the host.")
@@ -379,11 +409,11 @@ HOST_PRODUCTS = frozenset({"matmul", "bmm", "einsum", "baddbmm", "@", "torch.fun
 TASKS = {
     "online_softmax": Task(
         "online_softmax", _softmax_cases, _run_softmax,
-        forbidden=frozenset({"softmax", "log_softmax", "logsumexp", "_softmax", *NO_NUMPY}), why=NO_SOFTMAX,
+        forbidden=frozenset({"softmax", "log_softmax", "logsumexp", "_softmax", *NO_NUMPY, *RAW_ACCESS}), why=NO_SOFTMAX,
     ),
     "blocked_attention": Task(
         "blocked_attention", _blocked_cases, _run_blocked,
-        forbidden=ATTENTION_NAMES | NO_NUMPY,
+        forbidden=ATTENTION_NAMES | NO_NUMPY | RAW_ACCESS,
         why=NO_FULL_ATTENTION + " " + LEAVES_TORCH,
     ),
     "flash_attn_fwd": Task(

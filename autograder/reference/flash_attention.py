@@ -594,6 +594,7 @@ def _check_fwd(case, got, want):
         raise AssertionError(
             f"launched flash_fwd_kernel on a grid of {grid}: one program per block of BLOCK_M = {block_m} queries "
             f"and per (batch, head), a grid of (cdiv(N_q, BLOCK_M), Z * H) = {want_grid} (see section 8)")
+    _check_tiles(got, d, "section 8, Algorithm 5, line 5")
     loads = float(np.atleast_1d(got.get("launch_loads", [-1.0]))[0])
     if loads >= 0 and not causal:  # under the interpreter; without causal every program visits every key block
         steps = -(-n_k // block_n)
@@ -602,7 +603,7 @@ def _check_fwd(case, got, want):
                 f"flash_fwd_kernel makes {loads:g} loads per program for N_k = {n_k} keys, fewer than a K and a V "
                 f"block for each of {-(-n_k // MAX_BLOCK)} key blocks of at most {MAX_BLOCK}: loop over the keys in "
                 "blocks of BLOCK_N instead of loading a whole row of keys at once (see section 8, Algorithm 5, line 5)")
-        if loads > 2 * steps + 3:
+        if loads > 2 * steps + 2:
             raise AssertionError(
                 f"flash_fwd_kernel makes {loads:g} loads per program for {steps} key blocks of BLOCK_N = {block_n}: "
                 "Algorithm 5 loads Q_i once and each K and V block once, in one sweep with a running max (rescale "
@@ -612,6 +613,16 @@ def _check_fwd(case, got, want):
 
 MAX_BLOCK = 128  # the most keys (or queries) a kernel's tile may hold
 BLOCKS = {"BLOCK_M": MAX_BLOCK, "BLOCK_N": MAX_BLOCK}
+
+
+def _check_tiles(got, d: int, see: str) -> None:
+    """No tl.load reads more than MAX_BLOCK rows of D at once, whatever the constexprs are called."""
+    widest = np.atleast_1d(got.get("launch_widest_load", np.array([-1])))
+    for name, w in zip(np.atleast_1d(got["kernels"]), widest):
+        if int(w) > MAX_BLOCK * d:
+            raise AssertionError(
+                f"{name} loads a tile of {int(w)} elements at once, more than {MAX_BLOCK} rows of D = {d}: load K, V "
+                f"(and Q) in blocks of at most {MAX_BLOCK} rows and loop over them ({'see ' + see})")
 
 
 def _blocks(got, i: int, kernel: str) -> tuple[int, int]:
@@ -645,6 +656,7 @@ def _check_bwd(case, got, want):
             "Allocate only those, and keep every intermediate inside the kernels (see section 6)")
     _check_nxn(got, n, n, "flash_attn_bwd", heads=z * h)
     rules.kernel_rules(got, launches=(2, 3), block_limits=BLOCKS, precision="ieee", see="section 6")
+    _check_tiles(got, d, "section 6, Algorithms 3 and 4")
     names = [str(k) for k in np.atleast_1d(got["kernels"])]
     for kernel, algorithm in zip(BWD_KERNELS, ("3", "4")):
         if names.count(kernel) != 1:
