@@ -43,10 +43,12 @@ class Host(HostOps):
 
 
 def cumsum_tolerance(x: np.ndarray) -> np.ndarray:
-    """What a float32 prefix sum may be off by at each element: 1e-5, plus 1e-6 times the sum of
-    |x| up to there (any order of float32 additions stays far inside it; a missed carry or an
-    exclusive scan is off by whole elements)."""
-    return 1e-5 + 1e-6 * np.cumsum(np.abs(np.asarray(x, np.float64)), axis=-1)
+    """What a float32 prefix sum may be off by at element j of a row: 1e-5 + 2e-7 sqrt(j + 1) S_j,
+    with S_j the sum of |x| up to j. Rounding errors of float32 additions (unit roundoff 6e-8) grow
+    like a random walk, sqrt(j) of them, each relative to the running magnitude, whatever the order
+    of the additions; a missed carry or an exclusive scan is off by whole elements."""
+    mags = np.cumsum(np.abs(np.asarray(x, np.float64)), axis=-1)
+    return 1e-5 + 2e-7 * np.sqrt(np.arange(1, mags.shape[-1] + 1)) * mags
 
 
 # ---------------------------------------------------------------- strided views
