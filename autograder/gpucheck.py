@@ -123,7 +123,7 @@ def check_chapter(slug: str, cuda: bool, folder: Path, seed: int = 0) -> Result:
                 traceback.print_exc()
     result.kernels = log.names
     if INTERPRETING:  # no GPU: still prove every kernel that ran (solutions and references) compiles for one
-        result.failures += compile_errors(log.launches)
+        result.failures += compile_errors(log.launches, full=True)
     if figures and hasattr(module, "targets"):
         try:
             result.targets = module.targets(figures)
