@@ -41,6 +41,11 @@ def compare(got: np.ndarray, want: np.ndarray, what: str, exact: bool = False) -
         same_inf = np.isinf(w) & (g == w)
         err = np.where(same_inf, 0.0, np.abs(g - w))
         bad = ~(err <= atol + rtol * np.abs(w)) & ~(np.isnan(g) & np.isnan(w))
+        nan = np.isnan(g) & ~np.isnan(w)
+        if nan.any():  # an output never written (outputs from torch.empty are NaN-filled while grading) or 0/0
+            first = tuple(int(i) for i in np.argwhere(nan)[0]) if w.ndim else ()
+            raise AssertionError(f"{what}: NaN at index {first} ({int(nan.sum())} of {nan.size} elements), where a "
+                                 f"number is expected: an element the kernel never wrote, or a 0/0")
         if bad.any():
             idx = np.unravel_index(np.argmax(np.where(bad, np.nan_to_num(err, nan=np.inf), -1)), w.shape)
             raise AssertionError(
