@@ -201,7 +201,8 @@ def test_divide_by_cumulative_products_fails_with_mamba_a():
         return (x * c[:, None]).sum(2) + d[:, None] * u
 
     assert _verdict("selective_scan", divides, _case("selective_scan", "b = 2")) is None
-    assert "max |err|" in _verdict("selective_scan", divides, _case("selective_scan", "Mamba"))
+    verdict = _verdict("selective_scan", divides, _case("selective_scan", "Mamba"))
+    assert "NaN at index" in verdict or "max |err|" in verdict, verdict  # the products underflow: 0/0
 
 
 def test_triton_fallback_in_pytorch_is_refused():
