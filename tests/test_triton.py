@@ -160,3 +160,12 @@ def test_messages_show_no_expected_values():
     want = R.EXERCISES["softmax_rows"].reference(case)["out"]
     msg = _verdict("softmax_rows", lambda x: R.softmax_triton(x * 2), case)
     assert msg is not None and not any(f"{v:.3g}" in msg for v in want.ravel()[:5])
+
+
+def test_matmul_without_tl_dot_is_refused():
+    case = _case("matmul", "M = 37")
+    ex = R.EXERCISES["matmul"]
+    got = _as_learners(verifier._run(ex, R.matmul_triton, case), "matmul")
+    got["dot_precisions"] = np.array([], dtype=str)
+    with pytest.raises(AssertionError, match="ran no tl.dot"):
+        ex.check(case, got, ex.reference(case))

@@ -302,6 +302,9 @@ def _check_matmul(case: Case, got, want):
                 "one program per output tile, a grid of (cdiv(M, BLOCK_M), cdiv(N, BLOCK_N))", GRID)
     steps = -(-k // t["BLOCK_K"])
     loads = float(got["loads_per_program"])
+    if loads >= 0 and not len(np.atleast_1d(got["dot_precisions"])):  # recorded under the interpreter
+        raise AssertionError("matmul_kernel ran no tl.dot: multiply the tiles with tl.dot(a_tile, b_tile, acc), "
+                             f"the tensor cores' instruction, not a broadcast product and a sum (see {DOT})")
     if loads >= 0 and not 2 * steps <= loads <= 2 * steps + 2:
         raise AssertionError(f"a program of matmul_kernel ran {loads:.0f} tl.load calls for {steps} step(s) of "
                              f"BLOCK_K over K = {k}: load one tile of a and one of b per step of the K loop, no more, "
