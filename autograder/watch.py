@@ -7,6 +7,7 @@ work done in Python (lines run in the learner's own functions; work inside C bui
 counted, so cost rules name the builtins they refuse). Their readings
 are outputs like any other: the grader judges them in its own process.
 """
+import dis
 import inspect
 import os
 import sys
@@ -631,3 +632,108 @@ class ReadCounter:
 
     def __repr__(self) -> str:
         return f"ReadCounter(len={len(self._items)}, reads={self.reads})"
+
+
+# ---------------------------------------------------------------- loops inside interpreted programs
+
+_BACKWARD = {dis.opmap[n] for n in ("JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT", "JUMP_ABSOLUTE") if n in dis.opmap}
+
+
+class LoopBudget(Exception):
+    """Raised inside a program of the learner's kernel once it has looped more than the exercise
+    allows: the rest would only cost grading time."""
+
+
+class KernelLoops:
+    """What the learner's Python does while a Triton wrapper runs, under Triton's interpreter. For
+    each program of a kernel defined in `home` (the globals of the learner's notebook):
+    `iterations`, the most loop iterations of one program (backward jumps in its own and its
+    helpers' frames: `for`, `while`, `tl.range`, `tl.static_range` alike), and `scans`, the fewest
+    scans one program ran (tl.cumsum and tl.associative_scan; with `own_combine`, only
+    tl.associative_scan calls whose combine function is defined in `home`); the interpreter
+    runs a scan or reduction element by element, so the frames inside one are not traced. Outside
+    the programs: `host_lines`, the lines run in `home`'s functions (the wrapper and its helpers).
+    With a `budget`, a program that loops more than that is stopped (`exceeded`; LoopBudget).
+    Inactive (all -1) when kernels are compiled for a GPU."""
+
+    def __init__(self, home: dict, budget: int | None = None, own_combine: bool = False):
+        self.home, self.iterations, self.scans, self.host_lines = home, 0, None, 0
+        self.own_combine = own_combine
+        self.budget, self.exceeded = budget, False  # past `budget` iterations a program is stopped
+        self._program, self._now, self._scanned = None, 0, 0
+
+    def __enter__(self) -> "KernelLoops":
+        if not INTERPRETING:
+            return self
+        from triton.runtime import interpreter
+
+        self._interpreter, self._grid_call = interpreter, interpreter.GridExecutor.__call__.__code__
+        self._apply = original = interpreter.ReduceScanOpInterface.apply
+        watch = self
+
+        def apply(op, input):
+            fn = getattr(getattr(op, "combine_fn", None), "fn", None)
+            mine = getattr(fn, "__globals__", None) is watch.home or not watch.own_combine
+            if isinstance(op, interpreter.ScanOps) and watch._program is not None and mine:
+                watch._scanned += 1
+            tracer = sys.gettrace()
+            sys.settrace(None)  # the element-by-element scan is the interpreter's, not the kernel's loop
+            try:
+                return original(op, input)
+            finally:
+                sys.settrace(tracer)
+
+        interpreter.ReduceScanOpInterface.apply = apply
+        self._previous = sys.gettrace()
+        sys.settrace(self._on_call)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if not INTERPRETING:
+            return
+        sys.settrace(self._previous)
+        self._interpreter.ReduceScanOpInterface.apply = self._apply
+        self._end_program()
+
+    def _end_program(self) -> None:
+        if self._program is not None:
+            self.scans = self._scanned if self.scans is None else min(self.scans, self._scanned)
+            self._program = None
+
+    def _on_call(self, frame, event, arg):
+        if frame.f_globals is not self.home:
+            return None
+        if self._program is None:
+            if frame.f_back is None or frame.f_back.f_code is not self._grid_call:
+                return self._host
+            self._program, self._now, self._scanned = frame, 0, 0
+        frame.f_trace_opcodes, frame.f_trace_lines = True, False
+        return self._kernel
+
+    def _host(self, frame, event, arg):
+        if event == "line":
+            self.host_lines += 1
+        return self._host
+
+    def _kernel(self, frame, event, arg):
+        if event == "opcode":
+            code, i = frame.f_code.co_code, frame.f_lasti
+            while code[i] == dis.EXTENDED_ARG:
+                i += 2
+            if code[i] in _BACKWARD:
+                self._now += 1
+                self.iterations = max(self.iterations, self._now)
+                if self.budget is not None and self._now > self.budget:
+                    self.exceeded = True
+                    raise LoopBudget(f"a program ran more than {self.budget} loop iterations")
+        elif event == "return" and frame is self._program:
+            self._end_program()
+        return self._kernel
+
+    def summary(self) -> dict:
+        on = INTERPRETING
+        return {"loop_iterations": np.array(self.iterations if on else -1),
+                "scans_per_program": np.array((self.scans or 0) if on else -1),
+                "host_lines": np.array(self.host_lines if on else -1),
+                "loop_budget": np.array(-1 if self.budget is None else self.budget),
+                "loop_budget_exceeded": np.array(self.exceeded)}

@@ -11,10 +11,8 @@ constexprs, loads, compile errors), poison the outputs the wrapper allocates, an
 `KernelLoops` the loop iterations and `tl.associative_scan` calls of each interpreted program.
 NumPy is refused in those exercises, so that no work can hide from the watch on the host.
 """
-import dis
 import inspect
 import math
-import sys
 
 import numpy as np
 import torch
@@ -22,7 +20,7 @@ import torch
 from autograder import forbidden
 from autograder.device import DEVICE
 from autograder.exercise import Case, NO_NUMPY, Task, to_numpy
-from autograder.watch import HOST_MAY, INTERPRETING, OpWatch, count_lines, tensors
+from autograder.watch import HOST_MAY, KernelLoops, OpWatch, count_lines, tensors
 
 FFT_OPS = {"_fft_r2c", "_fft_c2r", "_fft_c2c"}  # what torch.fft.* dispatch to
 MAX_OPS_AROUND_KERNEL = 64  # torch ops a Triton wrapper may run outside its kernel (no loop over time)
@@ -87,104 +85,6 @@ class ScanWatch(OpWatch):
                 "op_names": np.array(sorted(self.names), dtype=str), "input_ops": np.array(self.input_ops),
                 "host_ops": np.array(ops, dtype=str),
                 "host_op_elements": np.array([self.host_ops[k] for k in ops], dtype=np.int64)}
-
-
-_BACKWARD = {dis.opmap[n] for n in ("JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT", "JUMP_ABSOLUTE") if n in dis.opmap}
-
-
-class LoopBudget(Exception):
-    """Raised inside a program of the learner's kernel once it has looped more than any allowed
-    CHUNK permits: the rest would only cost grading time."""
-
-
-class KernelLoops:
-    """What the learner's Python does while a Triton wrapper runs, under Triton's interpreter. For
-    each program of a kernel defined in `home` (the globals of the learner's notebook):
-    `iterations`, the most loop iterations of one program (backward jumps in its own and its
-    helpers' frames: `for`, `while`, `tl.range`, `tl.static_range` alike), and `scans`, the fewest
-    `tl.associative_scan` calls with a combine function from `home` of one program; the interpreter
-    runs a scan or reduction element by element, so the frames inside one are not traced. Outside
-    the programs: `host_lines`, the lines run in `home`'s functions (the wrapper and its helpers).
-    With a `budget`, a program that loops more than that is stopped (`exceeded`; LoopBudget).
-    Inactive (all -1) when kernels are compiled for a GPU."""
-
-    def __init__(self, home: dict, budget: int | None = None):
-        self.home, self.iterations, self.scans, self.host_lines = home, 0, None, 0
-        self.budget, self.exceeded = budget, False  # past `budget` iterations a program is stopped
-        self._program, self._now, self._scanned = None, 0, 0
-
-    def __enter__(self) -> "KernelLoops":
-        if not INTERPRETING:
-            return self
-        from triton.runtime import interpreter
-
-        self._interpreter, self._grid_call = interpreter, interpreter.GridExecutor.__call__.__code__
-        self._apply = original = interpreter.ReduceScanOpInterface.apply
-        watch = self
-
-        def apply(op, input):
-            fn = getattr(getattr(op, "combine_fn", None), "fn", None)
-            if isinstance(op, interpreter.ScanOps) and getattr(fn, "__globals__", None) is watch.home:
-                watch._scanned += 1
-            tracer = sys.gettrace()
-            sys.settrace(None)  # the element-by-element scan is the interpreter's, not the kernel's loop
-            try:
-                return original(op, input)
-            finally:
-                sys.settrace(tracer)
-
-        interpreter.ReduceScanOpInterface.apply = apply
-        self._previous = sys.gettrace()
-        sys.settrace(self._on_call)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if not INTERPRETING:
-            return
-        sys.settrace(self._previous)
-        self._interpreter.ReduceScanOpInterface.apply = self._apply
-        self._end_program()
-
-    def _end_program(self) -> None:
-        if self._program is not None:
-            self.scans = self._scanned if self.scans is None else min(self.scans, self._scanned)
-            self._program = None
-
-    def _on_call(self, frame, event, arg):
-        if frame.f_globals is not self.home:
-            return None
-        if self._program is None:
-            if frame.f_back is None or frame.f_back.f_code is not self._grid_call:
-                return self._host
-            self._program, self._now, self._scanned = frame, 0, 0
-        frame.f_trace_opcodes, frame.f_trace_lines = True, False
-        return self._kernel
-
-    def _host(self, frame, event, arg):
-        if event == "line":
-            self.host_lines += 1
-        return self._host
-
-    def _kernel(self, frame, event, arg):
-        if event == "opcode":
-            code, i = frame.f_code.co_code, frame.f_lasti
-            while code[i] == dis.EXTENDED_ARG:
-                i += 2
-            if code[i] in _BACKWARD:
-                self._now += 1
-                self.iterations = max(self.iterations, self._now)
-                if self.budget is not None and self._now > self.budget:
-                    self.exceeded = True
-                    raise LoopBudget(f"a program ran more than {self.budget} loop iterations")
-        elif event == "return" and frame is self._program:
-            self._end_program()
-        return self._kernel
-
-    def summary(self) -> dict:
-        on = INTERPRETING
-        return {"loop_iterations": np.array(self.iterations if on else -1),
-                "scans_per_program": np.array((self.scans or 0) if on else -1),
-                "host_lines": np.array(self.host_lines if on else -1)}
 
 
 def calls_associative_scan(launches) -> np.ndarray:
@@ -404,7 +304,7 @@ def _run_triton(fn, case):
     before = [t.clone() for t in ins]
     budget = chunk_loop_budget(case.args[0].shape[-1])
     y = None
-    with ScanWatch(poison=True) as watch, KernelLoops(getattr(fn, "__globals__", {}), budget) as loops:
+    with ScanWatch(poison=True) as watch, KernelLoops(getattr(fn, "__globals__", {}), budget, own_combine=True) as loops:
         try:
             y = fn(*ins)
         except Exception:

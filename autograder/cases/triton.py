@@ -8,18 +8,16 @@ every lane of every tl.load/tl.store checked against the tensor arguments, loads
 tl.dot precisions, an sm_90 compile), the torch ops the host side runs outside the launch (only
 allocation, views and size reads may run: not even a copy, so that no host-side .contiguous() does
 the strides' work), and every `torch.empty*` filled with NaN. The prefix sum's runs also count, with
-`ScanLoops`, each program's loop iterations and scans. NumPy is refused: it would compute out of the
+`KernelLoops` (autograder/watch.py), each program's loop iterations and scans. NumPy is refused: it would compute out of the
 watch's sight.
 """
-import dis
-import sys
 
 import numpy as np
 import torch
 
 from autograder.device import DEVICE
 from autograder.exercise import Case, NO_NUMPY, Task, dtype_name, to_numpy
-from autograder.watch import INTERPRETING, HostOps
+from autograder.watch import HostOps, KernelLoops
 
 # sizes the prompts state
 SOFTMAX_MAX_C = 8192
@@ -190,94 +188,6 @@ def _run_matmul(fn, case: Case):
 
 # ---------------------------------------------------------------- 4. cumsum_rows
 
-_BACKWARD = {dis.opmap[n] for n in ("JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT", "JUMP_ABSOLUTE") if n in dis.opmap}
-
-
-class LoopBudget(Exception):
-    """Raised inside a program once it has looped more than any allowed CHUNK permits."""
-
-
-class ScanLoops:
-    """Under Triton's interpreter, for each program of a kernel whose globals are `home` (the
-    learner's notebook): `iterations`, the most loop iterations (backward jumps in its frames: for,
-    while, tl.range, tl.static_range alike), and `scans`, the fewest scans it ran (tl.cumsum and
-    tl.associative_scan, whatever their combine function). A scan's own element-by-element work in
-    the interpreter is not traced. Past `budget` iterations a program is stopped (LoopBudget).
-    All -1 when kernels run compiled on a GPU."""
-
-    def __init__(self, home: dict, budget: int):
-        self.home, self.budget = home, budget
-        self.iterations, self.scans, self.exceeded = 0, None, False
-        self._program, self._now, self._scanned = None, 0, 0
-
-    def __enter__(self) -> "ScanLoops":
-        if not INTERPRETING:
-            return self
-        from triton.runtime import interpreter
-
-        self._interpreter, self._grid_call = interpreter, interpreter.GridExecutor.__call__.__code__
-        self._apply = original = interpreter.ReduceScanOpInterface.apply
-        watch = self
-
-        def apply(op, input):
-            if isinstance(op, interpreter.ScanOps) and watch._program is not None:
-                watch._scanned += 1
-            tracer = sys.gettrace()
-            sys.settrace(None)
-            try:
-                return original(op, input)
-            finally:
-                sys.settrace(tracer)
-
-        interpreter.ReduceScanOpInterface.apply = apply
-        self._previous = sys.gettrace()
-        sys.settrace(self._on_call)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if not INTERPRETING:
-            return
-        sys.settrace(self._previous)
-        self._interpreter.ReduceScanOpInterface.apply = self._apply
-        self._end_program()
-
-    def _end_program(self) -> None:
-        if self._program is not None:
-            self.scans = self._scanned if self.scans is None else min(self.scans, self._scanned)
-            self._program = None
-
-    def _on_call(self, frame, event, arg):
-        if frame.f_globals is not self.home:
-            return None
-        if self._program is None:
-            if frame.f_back is None or frame.f_back.f_code is not self._grid_call:
-                return None
-            self._program, self._now, self._scanned = frame, 0, 0
-        frame.f_trace_opcodes, frame.f_trace_lines = True, False
-        return self._kernel
-
-    def _kernel(self, frame, event, arg):
-        if event == "opcode":
-            code, i = frame.f_code.co_code, frame.f_lasti
-            while code[i] == dis.EXTENDED_ARG:
-                i += 2
-            if code[i] in _BACKWARD:
-                self._now += 1
-                self.iterations = max(self.iterations, self._now)
-                if self._now > self.budget:
-                    self.exceeded = True
-                    raise LoopBudget(f"a program ran more than {self.budget} loop iterations")
-        elif event == "return" and frame is self._program:
-            self._end_program()
-        return self._kernel
-
-    def summary(self) -> dict:
-        on = INTERPRETING
-        return {"loop_iterations": np.array(self.iterations if on else -1),
-                "scans_per_program": np.array((self.scans or 0) if on else -1),
-                "loop_budget": np.array(self.budget), "loop_budget_exceeded": np.array(self.exceeded)}
-
-
 def loop_budget(cols: int) -> int:
     """Loop iterations a program may run before it is stopped: one per chunk of MIN_CHUNK, and 2."""
     return -(-cols // MIN_CHUNK) + 2
@@ -300,7 +210,7 @@ def _cumsum_cases(rng) -> list[Case]:
 
 def _run_cumsum(fn, case: Case):
     x, layout = case.args
-    loops = ScanLoops(getattr(fn, "__globals__", {}), loop_budget(x.shape[1]))
+    loops = KernelLoops(getattr(fn, "__globals__", {}), loop_budget(x.shape[1]))
     return _watched(fn, [matrix_view(x, layout)], loops)
 
 
