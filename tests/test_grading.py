@@ -127,8 +127,9 @@ def test_gradebook_holds_the_scores(graded):
 def test_regrading_gives_the_same_grades(graded, tmp_path):
     subs, _, grades, _ = graded
     again = tmp_path / "subs"
-    for student in ("solution", "wrong-partition_ties_from_b", "raises"):
-        shutil.copytree(subs / student, again / student)
+    for student in ("solution", "wrong-partition_ties_from_b", "raises"):  # chapter 01's notebooks
+        (again / student).mkdir(parents=True)
+        shutil.copy(subs / student / f"{SLUG}.ipynb", again / student / f"{SLUG}.ipynb")
     done = run_cli("grade", again, "--out", tmp_path / "out")
     assert done.returncode == 0, done.stderr[-3000:]
     again_grades = read_grades(tmp_path / "out")

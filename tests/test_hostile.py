@@ -48,7 +48,7 @@ def batch(tmp_path_factory, listener):
         path.write_text(made if isinstance(made, str) else nbformat.writes(made))
     victim_bytes = victim.read_bytes()
     groups_before = set(_kernel_cgroups())
-    done = run_cli("grade", subs, "--out", out, "--cell-timeout", 20, "--workers", 2)
+    done = run_cli("grade", subs, "--out", out, "--cell-timeout", 12, "--workers", 2)  # chapter 01's slowest cell: ~3 s
     assert done.returncode == 0, f"the grader itself failed:\n{done.stderr[-4000:]}"
     return {"grades": read_grades(out), "victim": (victim, victim_bytes), "shared_cache": shared_cache, "out": out,
             "groups_before": groups_before}

@@ -496,7 +496,7 @@ def work_budget(n: int) -> int:
 PLAIN_BUILTINS = frozenset({
     "len", "range", "int", "float", "bool", "str", "min", "max", "abs", "divmod", "enumerate", "zip",
     "reversed", "list", "tuple", "dict", "set", "isinstance", "iter", "next", "any", "all", "print",
-    "ValueError", "TypeError", "IndexError", "Exception", "None", "True", "False"})
+    "ValueError", "TypeError", "IndexError", "Exception", "NotImplementedError", "None", "True", "False"})
 
 
 def _plain_value(obj, depth: int = 0) -> bool:
