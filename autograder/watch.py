@@ -53,6 +53,7 @@ class Launch:
     loads: int = 0
     stores: int = 0
     dots: set = field(default_factory=set)
+    widest: int = 0  # most lanes of one tl.load (the biggest tile read at once)
 
     @property
     def programs(self) -> int:
@@ -183,6 +184,8 @@ class TritonLaunches:
             return
         setattr(launch, what, getattr(launch, what) + 1)
         addr = np.asarray(ptrs.data, dtype=np.uint64)
+        if what == "loads":
+            launch.widest = max(launch.widest, int(addr.size))
         on = np.broadcast_to(np.asarray(mask.data, dtype=bool), addr.shape)
         addr = addr[on].astype(np.int64)
         if addr.size == 0:
@@ -212,7 +215,9 @@ class TritonLaunches:
         in launch order), `kernel_modules`, `grids` (launches x 3), `constexprs` ("NAME=value, ..."
         per launch), `loads_per_program` and `stores_per_program` (a launch's tl.load / tl.store
         calls divided by its programs, a mean, and the most of that over launches; under the
-        interpreter only, else -1), `dot_precisions` (every kind of tl.dot seen)."""
+        interpreter only, else -1), `dot_precisions` (every kind of tl.dot seen), and per launch
+        `launch_loads` (its loads per program) and `launch_widest_load` (most lanes of one tl.load);
+        -1 each when compiled for a GPU."""
         ls = self.launches
         per = lambda what: max((getattr(l, what) / max(l.programs, 1) for l in ls), default=0.0)  # noqa: E731,E741
         return {
@@ -224,6 +229,9 @@ class TritonLaunches:
             "loads_per_program": np.array(per("loads") if INTERPRETING else -1.0),
             "stores_per_program": np.array(per("stores") if INTERPRETING else -1.0),
             "dot_precisions": np.array(sorted({d for l in ls for d in l.dots}), dtype=str),  # noqa: E741
+            "launch_loads": np.array([l.loads / max(l.programs, 1) if INTERPRETING else -1.0 for l in ls],  # noqa: E741
+                                     dtype=np.float64),
+            "launch_widest_load": np.array([l.widest if INTERPRETING else -1 for l in ls], dtype=np.int64),  # noqa: E741
             "compile_errors": np.array(compile_errors(ls) if INTERPRETING else [], dtype=str),
         }
 

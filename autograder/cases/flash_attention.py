@@ -19,7 +19,7 @@ import torch
 
 from autograder.device import CUDA, DEVICE
 from autograder.exercise import Case, NO_NUMPY, Task, dtype_name, to_numpy
-from autograder.watch import INTERPRETING, HostOps, HostPeak, OpRecorder, peak_bytes, tensors  # noqa: F401  (peak_bytes: for the book)
+from autograder.watch import HostOps, HostPeak, OpRecorder, peak_bytes, tensors  # noqa: F401  (peak_bytes: for the book)
 
 
 _DT = {"float64": np.float64, "float32": np.float32}
@@ -122,18 +122,10 @@ class Reads(OpRecorder):
         return {**super().summary(), "peak_bytes": np.array(self.peak_bytes)}
 
 
-_COMPILED: set = set()  # the kernel functions compiled for the GPU in this process
-
-
 class KernelWatch(HostOps):
     """HostOps (launches, host-side torch work, poisoned empties) plus OpRecorder's sizes: the bytes
-    of fresh storage the wrapper allocates and the largest tensor a host op touches; and each
-    launch's loads per program (`launch_loads`, under the interpreter; else -1).
-
-    Compiling for sm_90 costs one to two seconds per specialization on a CPU, and the cases differ
-    in D, the strides and CAUSAL: each kernel is compiled once per process, at its first launch with
-    a bool constexpr set (CAUSAL=True, so that the masking branches are compiled too), or at its
-    first launch if it has no bool constexpr."""
+    of fresh storage the wrapper allocates and the largest tensor a host op touches (each launch's
+    loads per program and widest load come with the launch recorder's summary)."""
 
     def __init__(self):
         super().__init__(poison=True)
@@ -143,41 +135,9 @@ class KernelWatch(HostOps):
         super().on_op(name, func, args, kwargs, out)
         self.sizes.on_op(name, func, args, kwargs, out)
 
-    def __enter__(self):
-        mode = super().__enter__()
-        self.widest: dict[int, int] = {}  # launch index -> most lanes of one tl.load (the biggest tile read)
-        self._unpatch = None
-        if INTERPRETING:
-            from triton.runtime.interpreter import interpreter_builder as builder
-
-            original, watch = builder.create_masked_load, self
-
-            def measured_load(ptrs, *rest):
-                if watch.triton.running:
-                    i = len(watch.triton.launches) - 1
-                    watch.widest[i] = max(watch.widest.get(i, 0), int(np.asarray(ptrs.data).size))
-                return original(ptrs, *rest)
-            builder.create_masked_load = measured_load
-            self._unpatch = lambda: setattr(builder, "create_masked_load", original)
-        return mode
-
-    def __exit__(self, *exc):
-        if self._unpatch is not None:  # before the launch recorder restores the interpreter's own
-            self._unpatch()
-        return super().__exit__(*exc)
-
     def summary(self) -> dict:
-        for launch in self.triton.launches:
-            flags = [v for v in launch.constexprs.values() if isinstance(v, bool)]
-            if launch.fn in _COMPILED or (flags and not any(flags)):
-                launch.fn = None  # compiled already, or waiting for its CAUSAL=True launch
-            else:
-                _COMPILED.add(launch.fn)
         sizes = {k: v for k, v in self.sizes.summary().items() if k != "launches"}
-        loads = [l.loads / max(l.programs, 1) if INTERPRETING else -1.0 for l in self.triton.launches]  # noqa: E741
-        widest = [self.widest.get(i, 0) if INTERPRETING else -1 for i in range(len(self.triton.launches))]
-        return {**sizes, **super().summary(), "launch_loads": np.array(loads, dtype=np.float64),
-                "launch_widest_load": np.array(widest, dtype=np.int64)}
+        return {**sizes, **super().summary()}
 
 
 def _qkv(rng, z, h, n_q, n_k, d, dtype="float32", scale=1.0):
