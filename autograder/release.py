@@ -84,14 +84,16 @@ def cell_limit(slug: str) -> float:
 
 def record_limits(slugs: list[str]) -> Path:
     path = chapters.cell_limits()
-    try:
+    measured = {}
+    for slug in slugs:
+        measured[slug] = measure_limit(slug)
+        print(f"{slug}: cell limit {measured[slug]['cell_timeout']} s (slowest cell of the solved notebook "
+              f"{measured[slug]['slowest_cell_seconds']:.1f} s)")
+    try:  # read only now: a release of another chapter may have written it while these were measured
         limits = json.loads(path.read_text())
     except (OSError, ValueError):
         limits = {}
-    for slug in slugs:
-        limits[slug] = measure_limit(slug)
-        print(f"{slug}: cell limit {limits[slug]['cell_timeout']} s (slowest cell of the solved notebook "
-              f"{limits[slug]['slowest_cell_seconds']:.1f} s)")
+    limits.update(measured)
     known = set(chapters.slugs())
     path.write_text(json.dumps({s: limits[s] for s in sorted(limits) if s in known}, indent=1) + "\n")
     return path

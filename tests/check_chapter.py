@@ -10,6 +10,7 @@ breaks the contract: the solution loses a point, the release scores one, a wrong
 other points than those of the exercise it names, or Validate would pass it.
 """
 import argparse
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -42,6 +43,9 @@ def main() -> int:
             print(done.stderr[-4000:])
             return 2
         grades = read_grades(out)
+        runs = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines() if line.strip()]
+    print(f"grading: {len(runs)} notebooks, {sum(r['seconds'] for r in runs):.1f} s of notebook time "
+          f"(the chapter's share of the suite's batch), slowest {max(r['seconds'] for r in runs):.1f} s")
     expect = {"solution": dict(points), "untouched": {g: 0.0 for g in points}}
     expect.update({f"wrong-{n}": {g: (0.0 if g == b else p) for g, p in points.items()} for n, _, b, _ in wrong})
     for student, want in expect.items():
