@@ -1,6 +1,6 @@
 """Chapter 06 references: the measuring tool counts what autograd really saves, checkpointing
 agrees with plain autograd, the peak model predicts the measured peak to the byte, the dynamic
-programme is the brute-force optimum, and every check fails when it should, without showing the
+programmes are the brute-force optima, and every check fails when it should, without showing the
 expected values."""
 import itertools
 import math
@@ -237,10 +237,59 @@ def test_notebook_plan_peak_is_the_reference_formula():
         assert namespace["plan_peak"](a, kept) == C.plan_peak(a, kept)
 
 
+def test_min_recompute_plan_equals_brute_force():
+    rng = np.random.default_rng(3)
+    for _ in range(150):
+        n = int(rng.integers(1, 9))
+        a, f = [int(v) for v in rng.integers(0, 8, n)], [int(v) for v in rng.integers(0, 30, n)]
+        budget = int(rng.integers(0, sum(a) + 2))
+        try:
+            want = C.brute_force_recompute(a, f, budget)[0]
+        except ValueError:
+            with pytest.raises(ValueError):
+                C.min_recompute_plan(a, f, budget)
+            continue
+        got, plan = C.min_recompute_plan(a, f, budget)
+        assert got == want and C.plan_peak(a, plan) <= budget and C.plan_recompute(f, plan) == got, (a, f, budget)
+
+
+def test_min_recompute_plan_ends_at_the_two_extremes():
+    """A budget that holds everything recomputes nothing; the smallest feasible budget is the
+    min-peak plan's peak, and one byte less raises."""
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        a = [int(v) for v in rng.integers(1, 6, int(rng.integers(2, 15)))]
+        f = [int(v) for v in rng.integers(1, 20, len(a))]
+        assert C.min_recompute_plan(a, f, sum(a))[0] == 0
+        low = C.min_peak_plan(a)[0]
+        C.min_recompute_plan(a, f, low)
+        with pytest.raises(ValueError):
+            C.min_recompute_plan(a, f, low - 1)
+
+
+def test_min_recompute_plan_refuses_bad_input():
+    for bad in (([], [], 3), ([1, 2], [1], 3), ([1, -2, 3], [1, 1, 1], 9), ([1, 2], [1, -1], 9)):
+        with pytest.raises(ValueError):
+            C.min_recompute_plan(*bad)
+
+
+def test_notebook_plan_recompute_is_the_reference_formula():
+    source = next(c.source for c in notebooks.source_notebook("06-checkpointing").cells
+                  if c.cell_type == "code" and c.source.startswith("def plan_peak"))
+    namespace = {}
+    exec(source.split("\nprint(")[0], namespace)
+    rng = np.random.default_rng(5)
+    for _ in range(100):
+        n = int(rng.integers(1, 10))
+        f = [int(v) for v in rng.integers(0, 50, n)]
+        kept = sorted(int(k) for k in rng.choice(n, int(rng.integers(0, n + 1)), replace=False))
+        assert namespace["plan_recompute"](f, kept) == C.plan_recompute(f, kept)
+
+
 # ---------------------------------------------------------------- exercises: cases, checks and what they say
 
 REFERENCES = {"checkpoint": C.checkpoint, "checkpoint_sequential": C.checkpoint_sequential,
-              "min_peak_plan": C.min_peak_plan}
+              "min_recompute_plan": C.min_recompute_plan}
 
 
 @pytest.mark.parametrize("name", list(C.EXERCISES))
@@ -501,95 +550,78 @@ def test_checkpoint_sequential_is_graded_with_the_reference_checkpoint():
     assert "checkpoint" not in globals()
 
 
-def _plan_kept_only(act):
-    return 0, []
+def _recompute_keeps_all(act, flops, budget):
+    return 0, list(range(len(act)))
 
 
-def _plan_no_raise(act):
-    return (0, []) if not act or min(act) < 0 else C.min_peak_plan(act)
+def _recompute_no_raise(act, flops, budget):
+    try:
+        return C.min_recompute_plan(act, flops, budget)
+    except ValueError:
+        return 0, []
 
 
-def _plan_sqrt(act):
-    plan = C.sqrt_plan(len(act))
-    return C.plan_peak(act, plan), plan
-
-
-def _plan_lies(act):
+def _recompute_min_peak(act, flops, budget):
     peak, plan = C.min_peak_plan(act)
-    return peak, [] if plan else [0]
-
-
-def _plan_brute(act):
-    if not act or min(act) < 0:
+    if peak > budget:
         raise ValueError
-    return C.brute_force_plan(act) if len(act) <= 12 else _plan_brute_large(act)
+    return C.plan_recompute(flops, plan), plan
 
 
-def _plan_brute_large(act):
-    best = None
-    for r in range(len(act) + 1):
-        for kept in __import__("itertools").combinations(range(len(act)), r):
-            peak = sum(act[k] for k in kept)
-            best = peak if best is None else min(best, peak)
-    return best, []
+def _recompute_lies(act, flops, budget):
+    cost, plan = C.min_recompute_plan(act, flops, budget)
+    return cost + 1, plan
 
 
-def _plan_cubic(act):
-    """The right recurrence, but each span summed by a Python loop: O(n^3) lines."""
-    if not act or min(act) < 0:
+def _recompute_shifted(act, flops, budget):
+    cost, plan = C.min_recompute_plan(act, flops, budget)
+    return cost, [k + 1 for k in plan]
+
+
+def _recompute_brute(act, flops, budget):
+    n, best = len(act), None
+    if n == 0 or len(flops) != n:
         raise ValueError
-    n = len(act)
-    a = [0, *act, 0]
-    best, nxt = [0] * (n + 2), [n + 1] * (n + 2)
-    for i in range(n, -1, -1):
-        top = None
-        for j in range(i + 1, n + 2):
-            span = 0
-            for k in range(i + 1, j + 1):
-                span += a[k]
-            cost = max(span, a[j] + best[j])
-            if top is None or cost < top:
-                top, nxt[i] = cost, j
-        best[i] = top
-    plan, j = [], nxt[0]
-    while j <= n:
-        plan.append(j - 1)
-        j = nxt[j]
-    return best[0], plan
+    for mask in range(1 << n):
+        held = peak = run = cost = 0
+        for k in range(n):
+            run += act[k]
+            peak = max(peak, held + run)
+            if mask >> k & 1:
+                held, run = held + act[k], 0
+            else:
+                cost += flops[k]
+        if peak <= budget and (best is None or cost < best[0]):
+            best = (cost, [k for k in range(n) if mask >> k & 1])
+    if best is None:
+        raise ValueError
+    return best
 
 
 @pytest.mark.parametrize("fn,kind,message", [
-    (_plan_kept_only, "n = ", "lower than any plan can reach"),
-    (_plan_sqrt, "", "not the minimum"),
-    (_plan_lies, "", "does not reach the peak"),
-    (_plan_no_raise, "raise", "should raise ValueError"),
-    (_plan_cubic, "random sizes", "Python lines"),
+    (_recompute_keeps_all, "n = ", "budget"),
+    (_recompute_no_raise, "", "raise ValueError"),
+    (_recompute_min_peak, "", "not the peak"),
+    (_recompute_lies, "", "not what your plan recomputes"),
+    (_recompute_shifted, "", "count layers from 0"),
+    (_recompute_brute, "", "Python lines"),
 ])
-def test_min_peak_plan_checks_fail_with_a_lesson(fn, kind, message, monkeypatch):
-    # these variants call the reference module (C.plan_peak, ...) to test the other checks: let them
+def test_min_recompute_plan_checks_fail_with_a_lesson(fn, kind, message, monkeypatch):
+    # these variants call the reference module (C.min_recompute_plan, ...) to test the other checks: let them
     import autograder.cases.checkpointing as cases
 
     monkeypatch.setattr(cases, "plain_python_refusal", lambda fn: "")
-    case, text, want = _first_failure("min_peak_plan", fn)
+    case, text, want = _first_failure("min_recompute_plan", fn)
     assert case is not None and kind in case.kind and message in text, (case and case.kind, text)
-    if "peak" in want and int(want["peak"]) > 9:
-        assert str(int(want["peak"])) not in text, "a message must not show the expected peak"
-
-
-def test_work_budget_stops_exponential_search_quickly():
-    import time
-
-    case = Case("n = 500", (np.ones(500, dtype=np.int64),))
-    start = time.perf_counter()
-    got = C.EXERCISES["min_peak_plan"].run(_plan_brute_large, case)
-    assert int(got["work"]) > C.work_budget(500) and "peak" not in got
-    assert time.perf_counter() - start < 30
+    if "recomputed" in want and int(want["recomputed"]) > 9:
+        assert str(int(want["recomputed"])) not in text, "a message must not show the expected FLOPs"
 
 
 def test_line_count_is_only_the_learners_module():
-    # the reference's own DP, counted in its own module, stays far inside the budget at n = 500
-    result, lines = C._count_lines(C.min_peak_plan, ([1] * 500,), C.work_budget(500))
-    assert result is not None and lines < 0.25 * C.work_budget(500)
+    # the reference's own table, counted in its own module, stays far inside the budget at n = 40
+    act, flops, budget = [2] * 40, [3] * 40, 30
+    result, lines = C._count_lines(C.min_recompute_plan, (act, flops, budget), C.recompute_work_budget(40, budget))
+    assert result is not None and lines < 0.25 * C.recompute_work_budget(40, budget)
 
 
 def test_verify_records_and_the_grader_agrees(tmp_path, monkeypatch):
@@ -702,26 +734,29 @@ def _plan_helper_default(act, helper=_sum_helper):
     (_plan_closure, "binds `accumulate`"),
     (_plan_class_attribute, "binds `sum`"),
     (_plan_helper_default, "uses `sum`"),
-    (C.min_peak_plan, ""),
+    (C.min_recompute_plan, ""),
 ])
-def test_min_peak_plan_is_plain_python(fn, message):
+def test_plans_are_plain_python(fn, message):
     import autograder.cases.checkpointing as cases
 
     refusal = cases.plain_python_refusal(fn)
     assert (message in refusal) if message else refusal == "", refusal
 
 
-def test_cubic_sums_lose_the_exercise_with_a_lesson():
-    case, text, _ = _first_failure("min_peak_plan", _plan_cubic_sums)
+def test_sums_over_slices_lose_the_exercise_with_a_lesson():
+    def sums(act, flops, budget):
+        return sum(flops[0:len(flops)]), []
+    case, text, _ = _first_failure("min_recompute_plan", sums)
     assert case is not None and "no sum, no slicing" in text and "section 6" in text, text
 
 
-def test_reads_of_act_bytes_count_as_work():
-    def rereads(act):  # plain Python, O(n^2) lines, but reads all of act_bytes for every pair
+def test_reads_of_the_arguments_count_as_work():
+    def rereads(act, flops, budget):  # few lines, but reads all of flops for every pair
         n, top = len(act), 0
         for i in range(n):
             for j in range(i, n):
-                top = max(top, max(act))
+                top = max(top, max(flops))
         return top, []
-    got = C.EXERCISES["min_peak_plan"].run(rereads, Case("n = 100", (np.ones(100, dtype=np.int64),)))
-    assert int(got["lines"]) <= C.work_budget(100) < int(got["work"]) and int(got["reads"]) >= 100 * 100 * 50
+    case = Case("n = 100", (np.ones(100, dtype=np.int64), np.ones(100, dtype=np.int64), 0))
+    got = C.EXERCISES["min_recompute_plan"].run(rereads, case)
+    assert int(got["lines"]) <= C.recompute_work_budget(100, 0) < int(got["work"])

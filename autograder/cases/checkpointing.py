@@ -1,4 +1,4 @@
-"""Chapter 06's cases: what the learner's checkpoint, checkpoint_sequential and min_peak_plan are run
+"""Chapter 06's cases: what the learner's checkpoint, checkpoint_sequential and min_recompute_plan are run
 on, and how (the learner's kernel).
 
 The measuring tool is here: `SavedBytes`, a context manager over
@@ -463,33 +463,44 @@ def _library_checkpoint(fn, *args):
     return torch.utils.checkpoint.checkpoint(fn, *args, use_reentrant=True)
 
 
-def _plan_cases(rng: np.random.Generator) -> list[Case]:
-    small = [Case(f"n = {n} (compared with the best of all 2^n plans)", (rng.integers(0, 100, n),))
-             for n in (1, 2, 3, 5, *rng.integers(6, 13, 4))]
-    sizes = lambda n, hi: rng.integers(1, hi, n)  # noqa: E731
-    spike = rng.integers(1, 10, 11)
-    spike[int(rng.integers(0, 11))] = 1000
+def _recompute_cases(rng: np.random.Generator) -> list[Case]:
+    """(act_bytes, flops, budget): small integer sizes (units of bytes), so that a table over the
+    bytes held stays small."""
+    def chain(n, hi=10, frac=(0.5, 0.9)):
+        act, flops = rng.integers(1, hi, n), rng.integers(0, 60, n)
+        return act, flops, int(math.ceil(rng.uniform(*frac) * int(act.sum())))
+
+    small = [Case(f"n = {n} (compared with the best of all 2^n plans)", chain(n))
+             for n in (1, 3, 5, *rng.integers(7, 11, 2))]
+    act, flops, _ = chain(9)
+    block = np.tile([1, 4, 4, 1, 12, 1], 2)  # a Transformer-like profile: the 12 is large and cheap
+    cost = np.tile([8, 16, 1, 16, 1, 4], 2)
+    zero = np.where(rng.random(10) < 0.4, 0, rng.integers(1, 60, 10))
+    big_act, big_flops, _ = chain(40, hi=4)
     return [
         *small,
-        Case("n = 12 with sizes of up to 10^9 bytes", (rng.integers(0, 10**9, 12),)),
-        Case("one layer is 100 times larger than the others", (spike,)),
-        Case("all sizes are equal (n = 16)", (np.full(16, 7),)),
-        Case("some sizes are zero", (np.where(rng.random(12) < 0.4, 0, rng.integers(1, 50, 12)),)),
-        Case("n = 100, random sizes", (sizes(100, 1000),)),
-        Case("n = 500, random sizes (the work must stay O(n^2))", (sizes(500, 10**6),)),
-        Case("act_bytes is empty (raise ValueError)", (np.zeros(0, np.int64),)),
-        Case("a size is negative (raise ValueError)", (np.array([3, -1, 4]),)),
+        Case("the budget holds every output (nothing need be recomputed)", (act, flops, int(act.sum()))),
+        Case("10 equal layers and the smallest budget any plan fits (4)", (np.ones(10, np.int64), cost[:10] + 1, 4)),
+        Case("a large layer that is cheap to recompute (Transformer-like, n = 12)", (block, cost, 27)),
+        Case("some layers cost no FLOPs", (rng.integers(1, 10, 10), zero, 30)),
+        Case("n = 40 (the work must stay O(n^2 (budget + 1)))", (big_act, big_flops, int(0.35 * big_act.sum()) + 2)),
+        Case("the budget is below the largest output (raise ValueError)", (act, flops, int(act.max()) - 1)),
+        Case("10 equal layers and a budget of 3, below any plan's peak (raise ValueError)",
+             (np.ones(10, np.int64), cost[:10], 3)),
+        Case("act_bytes is empty (raise ValueError)", (np.zeros(0, np.int64), np.zeros(0, np.int64), 10)),
+        Case("flops has another length (raise ValueError)", (np.array([3, 1, 4]), np.array([1, 2]), 10)),
+        Case("a size is negative (raise ValueError)", (np.array([3, -1, 4]), np.array([1, 2, 3]), 10)),
     ]
 
 
-def work_budget(n: int) -> int:
-    """Work a quadratic programme may do for n layers, counted as Python lines run plus elements
-    read from act_bytes: 10 n^2 + 10^4, several times what a plain double loop needs (about
-    1.5 n^2), far below what a cubic or exponential one does at n = 500."""
-    return 10 * n * n + 10_000
+def recompute_work_budget(n: int, budget: int) -> int:
+    """Work a table over (kept layer, bytes held) with a loop over the next kept layer may do:
+    10 n^2 (budget + 1) + 10^4 Python lines plus elements read, several times what a plain
+    triple loop needs, far below what an enumeration of plans does at n = 40."""
+    return 10 * n * n * (max(0, budget) + 1) + 10_000
 
 
-# What min_peak_plan may call: the builtins that do O(1) work per call, or whose per-element work
+# What min_recompute_plan may call: the builtins that do O(1) work per call, or whose per-element work
 # runs through the learner's own Python (a generator, a key function), where the line count sees
 # it. Anything else (sum, sorted, map, slice, a module: math.fsum, itertools.accumulate,
 # functools.reduce, torch) can add up a span in one call, O(n) work that no line count sees.
@@ -590,23 +601,26 @@ def plain_python_refusal(fn) -> str:
     return ""
 
 
-def _run_plan(fn, case: Case):
-    act = [int(v) for v in case.args[0]]
+def _run_recompute(fn, case: Case):
+    act, flops, budget = [int(v) for v in case.args[0]], [int(v) for v in case.args[1]], int(case.args[2])
     refusal = {"refused": np.array(plain_python_refusal(fn))}
-    sizes = ReadCounter(act)  # counts the elements the learner reads
+    sizes, costs = ReadCounter(act), ReadCounter(flops)  # count the elements the learner reads
     if "raise" in case.kind:
         try:
-            return {"raised": np.array(f"returned {fn(sizes)!r}"[:200]), **refusal}
+            return {"raised": np.array(f"returned {fn(sizes, costs, budget)!r}"[:200]), **refusal}
         except Exception as e:
             return {"raised": np.array(type(e).__name__), **refusal}
-    result, lines = _count_lines(fn, (sizes,), work_budget(len(act)))
-    work = {"work": np.array(lines + sizes.reads), "lines": np.array(lines), "reads": np.array(sizes.reads),
+    try:
+        result, lines = _count_lines(fn, (sizes, costs, budget), recompute_work_budget(len(act), budget))
+    except Exception as e:  # an infeasible budget: the check decides whether raising was right
+        return {"raised": np.array(type(e).__name__), **refusal}
+    work = {"work": np.array(lines + sizes.reads + costs.reads), "lines": np.array(lines),
             "stopped": np.array(result is None), **refusal}
     if result is None:
         return work
-    peak, plan = result
-    return {"peak": np.array(int(peak), dtype=np.int64), "plan": np.array([int(k) for k in plan], dtype=np.int64),
-            **work}
+    cost, plan = result
+    return {"recomputed": np.array(int(cost), dtype=np.int64),
+            "plan": np.array([int(k) for k in plan], dtype=np.int64), **work}
 
 
 LEAVES_TORCH = ("NumPy is refused here: the saved bytes and the work are measured on torch tensors and Python "
@@ -633,5 +647,6 @@ TASKS = {
         forbidden=frozenset({"checkpoint_sequential", "utils"}),
         why="cut the layers into segments yourself and run each through your `checkpoint`.",
     ),
-    "min_peak_plan": Task("min_peak_plan", _plan_cases, _run_plan, forbidden=frozenset(NO_NUMPY), why=LEAVES_TORCH),
+    "min_recompute_plan": Task("min_recompute_plan", _recompute_cases, _run_recompute, forbidden=frozenset(NO_NUMPY),
+                               why=LEAVES_TORCH),
 }

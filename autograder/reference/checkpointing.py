@@ -8,7 +8,8 @@ both measure with it.
 Specs: plain autograd (store everything), `plan_peak` (the peak of a checkpoint plan under the
 chapter's model, evaluated literally) and `brute_force_plan` (every subset). Fast: `checkpoint`
 (a torch.autograd.Function that saves only its inputs, restores the RNG state and recomputes),
-`checkpoint_sequential` (k segments), `min_peak_plan` (the O(n^2) dynamic programme).
+`checkpoint_sequential` (k segments), `min_peak_plan` (the O(n^2) dynamic programme), `min_recompute_plan` (the least recomputation
+within a budget, O(n^2 budget)).
 """
 import math
 from functools import partial
@@ -30,7 +31,7 @@ from autograder.cases.checkpointing import (
     BAD_SEGMENTS,
     _caller_draws,
     _rng_state,
-    work_budget,
+    recompute_work_budget,
     _count_lines,  # noqa: F401  (re-exported for the tests)
 )
 from autograder.exercise import Case, to_numpy
@@ -212,6 +213,99 @@ def min_peak_plan(act_bytes) -> tuple[int, list[int]]:
     return best[0], plan
 
 
+def plan_recompute(flops, kept) -> int:
+    """FLOPs a plan recomputes: every layer whose output is not kept runs once more in the backward
+    pass, a kept one does not (its output, and what its backward needs, stays from the forward pass)."""
+    kept = set(int(k) for k in kept)
+    return sum(int(f) for i, f in enumerate(flops) if i not in kept)
+
+
+def _recompute_args(act_bytes, flops, budget):
+    a, f = [int(v) for v in act_bytes], [int(v) for v in flops]
+    if not a:
+        raise ValueError("act_bytes is empty: there is no layer to plan for")
+    if len(f) != len(a):
+        raise ValueError(f"act_bytes has {len(a)} layers and flops {len(f)}")
+    if min(a) < 0 or min(f) < 0:
+        raise ValueError("sizes and FLOPs must be non-negative")
+    return a, f, int(budget)
+
+
+def brute_force_recompute(act_bytes, flops, budget) -> tuple[int, list[int]]:
+    """The least recomputation over every plan (2^n) whose peak fits the budget: the ground truth."""
+    a, f, budget = _recompute_args(act_bytes, flops, budget)
+    best = None
+    for size in range(len(a) + 1):
+        for kept in combinations(range(len(a)), size):
+            if plan_peak(a, kept) <= budget:
+                cost = plan_recompute(f, kept)
+                if best is None or cost < best[0]:
+                    best = (cost, list(kept))
+    if best is None:
+        raise ValueError(f"no plan peaks at or below {budget}")
+    return best
+
+
+def min_recompute_plan(act_bytes, flops, budget) -> tuple[int, list[int]]:
+    """The plan with the least recomputed FLOPs among those whose plan_peak is at most `budget`,
+    in O(n^2 (budget + 1)): C(i, h) = the least recomputation after a kept layer i with h bytes held,
+    C(i, h) = min over j with h + S(i, j) <= budget of F(i, j) + C(j, h + a[j]), C(virtual end, h) = 0,
+    S the bytes of the span (i, j], F the FLOPs of the dropped layers i+1..j-1."""
+    a, f, budget = _recompute_args(act_bytes, flops, budget)
+    n = len(a)
+    if budget < 0:
+        raise ValueError(f"no plan peaks at or below {budget}")
+    a, f = [0, *a, 0], [0, *f, 0]  # 1-based; the input is 0, the virtual kept end n + 1
+    pa, pf = [0] * (n + 2), [0] * (n + 2)
+    for k in range(1, n + 2):
+        pa[k], pf[k] = pa[k - 1] + a[k], pf[k - 1] + f[k]
+    inf = float("inf")
+    cost = [[0] * (budget + 1) for _ in range(n + 2)]  # cost[n + 1][h] = 0
+    nxt = [[n + 1] * (budget + 1) for _ in range(n + 2)]
+    for i in range(n, -1, -1):
+        for h in range(budget + 1):
+            top, arg = inf, n + 1
+            for j in range(i + 1, n + 2):
+                if h + pa[j] - pa[i] > budget:
+                    break  # sizes are non-negative: longer spans only grow
+                c = pf[j - 1] - pf[i] + cost[j][h + a[j]]
+                if c < top:
+                    top, arg = c, j
+            cost[i][h], nxt[i][h] = top, arg
+    if cost[0][0] == inf:
+        raise ValueError(f"no plan peaks at or below {budget}")
+    plan, i, h = [], 0, 0
+    while nxt[i][h] <= n:
+        i = nxt[i][h]
+        h += a[i]
+        plan.append(i - 1)
+    return int(cost[0][0]), plan
+
+
+class _CheckpointNoRng(torch.autograd.Function):
+    """Wrong on purpose, for the page: a checkpoint that neither stashes nor restores the RNG state."""
+
+    @staticmethod
+    def forward(ctx, fn, x):
+        ctx.fn = fn
+        ctx.save_for_backward(x)
+        return fn(x)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (x,) = ctx.saved_tensors
+        x = x.detach().requires_grad_()
+        with torch.enable_grad():
+            out = ctx.fn(x)
+        torch.autograd.backward(out, grad_out)
+        return None, x.grad
+
+
+def checkpoint_no_rng(fn, x: torch.Tensor) -> torch.Tensor:
+    """checkpoint without the random-number state: dropout recomputes with another mask."""
+    return _CheckpointNoRng.apply(fn, x)
+
+
 # ---------------------------------------------------------------- cases: checkpoint
 
 
@@ -374,62 +468,75 @@ def _check_segments(got, n: int, segments: int) -> None:
                 "functools.partial), see the hint")
 
 
-# ---------------------------------------------------------------- cases: min_peak_plan
+# ---------------------------------------------------------------- cases: min_recompute_plan
 
 
-def _ref_plan(case: Case):
-    act = [int(v) for v in case.args[0]]
-    if "raise" in case.kind:
+def _ref_recompute(case: Case):
+    act, flops, budget = ([int(v) for v in case.args[0]], [int(v) for v in case.args[1]], int(case.args[2]))
+    try:
+        cost, _ = brute_force_recompute(act, flops, budget) if len(act) <= 12 else min_recompute_plan(act, flops, budget)
+    except ValueError:
         return {"raised": np.array("ValueError")}
-    peak = brute_force_plan(act)[0] if len(act) <= 12 else min_peak_plan(act)[0]
-    return {"peak": np.array(peak, dtype=np.int64)}
+    return {"recomputed": np.array(cost, dtype=np.int64)}
 
 
-def _check_plan(case: Case, got, want):
-    if "error" in got:
-        raise AssertionError(f"raises {got['error']}")
-    if "raise" in case.kind:
-        if str(got.get("refused", "")):
-            raise AssertionError(f"{got['refused']}: min_peak_plan is plain Python, no sum, no slicing, no module "
-                                 "(section 6)")
-        if str(got.get("raised")) != "ValueError":
-            raise AssertionError(f"should raise ValueError; got: {got.get('raised')}")
-        return
+def _check_recompute(case: Case, got, want):
     refused = str(got.get("refused", ""))
     if refused:
         raise AssertionError(
-            f"{refused}: min_peak_plan is plain Python (ints, lists, loops, the builtins len, range, int, min, "
-            "max and a few more; no sum, no slicing, no module), because one call of sum or a slice does O(n) "
-            "work that the line count cannot see; with prefix sums every span is one subtraction (section 6)")
-    act = [int(v) for v in case.args[0]]
+            f"{refused}: min_recompute_plan is plain Python (ints, lists, loops, the builtins len, range, int, "
+            "min, max and a few more; no sum, no slicing, no module), because one call of sum or a slice does "
+            "O(n) work that the line count cannot see; with prefix sums every span is one subtraction (section 6)")
+    if "raised" in want:
+        if "error" in got:
+            raise AssertionError(f"raises {got['error']}")
+        if str(got.get("raised")) != "ValueError":
+            why = ("no plan fits this budget: every plan peaks above it, since every layer's output is "
+                   "materialised in some span; raise ValueError instead of returning a plan that breaks it"
+                   if "budget" in case.kind or "raise" not in case.kind else
+                   "the arguments are invalid (empty, lengths that differ, or a negative size); raise ValueError")
+            raise AssertionError(f"{why}; got: {got.get('raised', 'a result')}")
+        return
+    if "error" in got or "raised" in got:
+        raise AssertionError(f"raises {got.get('error', got.get('raised'))}, but a plan fits this budget")
+    act, flops, budget = ([int(v) for v in case.args[0]], [int(v) for v in case.args[1]], int(case.args[2]))
     n = len(act)
     work = int(got.get("work", 0))
-    if bool(got.get("stopped", False)) or work > work_budget(n):
+    if bool(got.get("stopped", False)) or work > recompute_work_budget(n, budget):
         raise AssertionError(
-            f"ran past the work budget of 10 n^2 + 10^4 Python lines plus elements read from act_bytes "
-            f"(n = {n}): a dynamic programme over (kept layer, next kept layer) pairs does O(1) work per pair; "
-            "do not enumerate plans, recompute span sums in a loop, or read act_bytes again for every pair "
-            "(section 6)")
-    if "peak" not in got or "plan" not in got:
-        raise AssertionError("returned no (peak, plan) pair")
+            f"ran past the work budget of 10 n^2 (budget + 1) + 10^4 Python lines plus elements read "
+            f"(n = {n}, budget = {budget}): a dynamic programme over (kept layer, bytes held, next kept layer) "
+            "does O(1) work per triple; do not enumerate plans, recompute span sums in a loop, or read the "
+            "arguments again for every pair (section 6, 'Trading compute for memory')")
+    if "recomputed" not in got or "plan" not in got:
+        raise AssertionError("returned no (recomputed FLOPs, plan) pair")
     plan = [int(k) for k in np.asarray(got["plan"]).ravel()]
     if any(k < 0 or k >= n for k in plan) or any(x >= y for x, y in zip(plan, plan[1:])):
-        raise AssertionError("the plan must be a sorted list of distinct layer indices in [0, n)")
-    peak, best = int(got["peak"]), int(want["peak"])
-    if peak < best:
-        raise AssertionError("the peak you return is lower than any plan can reach: count the span being "
-                             "recomputed on top of the kept outputs that are still held")
-    if peak > best:
-        raise AssertionError("the peak you return is not the minimum: some other plan has a lower peak")
-    if plan_peak(act, plan) != peak:
-        raise AssertionError("the plan you return does not reach the peak you return (evaluate it with the "
-                             "peak formula: kept outputs up to the span, plus the span recomputed)")
+        raise AssertionError("the plan must be a sorted list of distinct layer indices in [0, n): count layers "
+                             "from 0, and leave out the chain's input and any virtual end you added")
+    if plan_peak(act, plan) > budget:
+        raise AssertionError(
+            "the plan you return peaks above the budget: every span, recomputed on top of the kept outputs "
+            "still held, must fit in it; a next kept layer j is allowed only when held + span (i, j] <= budget "
+            "(section 6, 'Trading compute for memory')")
+    cost = int(got["recomputed"])
+    if cost != plan_recompute(flops, plan):
+        raise AssertionError("the FLOPs you return are not what your plan recomputes (every layer whose output "
+                             "is not kept runs once more; a kept one does not): check which index you record "
+                             "as kept")
+    best = int(want["recomputed"])
+    if cost > best:
+        raise AssertionError(
+            "another plan within the budget recomputes fewer FLOPs: minimise the recomputed FLOPs among the plans "
+            "that fit, not the peak (the plan with the lowest peak is rarely the cheapest one that fits)")
+    if cost < best:
+        raise AssertionError("the recomputed FLOPs you return are lower than any plan within the budget reaches")
 
 
 EXERCISES = {
     "checkpoint": TASKS["checkpoint"].graded(_ref_checkpoint, _check_checkpoint),
     "checkpoint_sequential": TASKS["checkpoint_sequential"].graded(_ref_sequential, _check_sequential),
-    "min_peak_plan": TASKS["min_peak_plan"].graded(_ref_plan, _check_plan),
+    "min_recompute_plan": TASKS["min_recompute_plan"].graded(_ref_recompute, _check_recompute),
 }
 
 
