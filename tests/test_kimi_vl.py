@@ -124,3 +124,61 @@ def test_reference_grouped_kernel_is_in_bounds_and_compiles_for_sm90():
     summary = watch.summary()
     assert int(summary["launches"]) == 1 and not summary["compile_errors"].size, summary["compile_errors"]
     assert not watch.matmuls and list(summary["dot_precisions"]) == ["fp32 x fp32 ieee"]
+
+
+def test_vision_tower_is_outside_the_decoder_count():
+    v = K.vision_parameter_count()
+    assert 0.40e9 < v["MoonViT"] < 0.43e9 and 0.02e9 < v["projector"] < 0.04e9
+    assert K.kv_cache_elements() == {"MLA (latent + rope key)": 576, "MHA (keys + values, every head)": 5120}
+
+
+def _mla_inputs(t=9, seed=0, dtype=torch.float64):
+    gen = torch.Generator().manual_seed(seed)
+    d, h, dn, dr, r, dv = 16, 2, 8, 4, 6, 12
+
+    def g(*s):
+        return torch.randn(*s, generator=gen, dtype=dtype) / 3
+
+    w = {"q_nope": g(d, h, dn), "q_rope": g(d, h, dr), "dkv": g(d, r), "kr": g(d, dr), "uk": g(r, h, dn),
+         "uv": g(r, h, dv), "o": g(h, dv, d)}
+    return g(d), g(t, r), g(t, dr), w
+
+
+def test_mla_absorbed_equals_expanded_and_keeps_the_latent_unrotated():
+    x, c, kr, w = _mla_inputs()
+    want, got = K.mla_naive_spec(x, c, kr, w, 100.0), K.mla_absorbed(x, c, kr, w, 100.0)
+    for a, b in zip(want, got):
+        assert torch.allclose(a, b, atol=1e-12)
+    assert torch.equal(got[1][-1], x @ w["dkv"]) and torch.equal(got[1][:-1], c)
+    with pytest.raises(ValueError):
+        K.mla_absorbed(x, c, kr[:3], w)
+
+
+def _per_head_expansion(x, c_cache, kr_cache, w, theta=10000.0):
+    """Right values, every head's keys and values built one head at a time (the loop hides the n H d tensor)."""
+    t = c_cache.shape[0]
+    c = torch.cat([c_cache, (x @ w["dkv"])[None]])
+    kr = torch.cat([kr_cache, K.rope_1d_spec(x @ w["kr"], t, theta).to(x.dtype)[None]])
+    dn, dr = w["q_nope"].shape[2], w["q_rope"].shape[2]
+    out = torch.zeros_like(x)
+    for h in range(w["q_nope"].shape[1]):
+        k_h, v_h = c @ w["uk"][:, h], c @ w["uv"][:, h]  # (n, dn), (n, dv)
+        qr = K.rope_1d_spec(x @ w["q_rope"][:, h], t, theta).to(x.dtype)
+        p = (((x @ w["q_nope"][:, h]) @ k_h.T + qr @ kr.T) / (dn + dr) ** 0.5).softmax(-1)
+        out = out + (p @ v_h) @ w["o"][h]
+    return out, c, kr
+
+
+def test_mla_checks_refuse_the_expansions_and_the_bias_in_the_weights():
+    _fails("mla_decode_step", _per_head_expansion, K.MLA_COST_CASE, "elements in all")
+
+    def expanded(x, c, kr, w, theta=10000.0):
+        return tuple(v.to(x.dtype) for v in K.mla_naive_spec(x, c, kr, w, theta))
+
+    _fails("mla_decode_step", expanded, K.MLA_COST_CASE, "keys or values of every head")
+
+    def bias_in_weights(x, rw, wg, wu, wd, top_k, scoring="softmax", norm_topk=True, scale=1.0, shared=None, bias=None):
+        out, counts = K.moe_dispatch(x, rw + 0, wg, wu, wd, top_k, scoring, norm_topk, scale, shared, bias=bias)
+        return out * 1.01, counts  # wrong weights, right choice
+
+    _fails("moe_forward", bias_in_weights, K.BIAS_CASE, "unbiased scores")

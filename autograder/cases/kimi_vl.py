@@ -93,6 +93,7 @@ def moe_lines(t: int, e: int) -> int:
 
 
 COST_CASE = "the matmul FLOPs of one call stay under 1.5 x (2TDE + 6TkDF)"  # the case whose check reads them
+BIAS_CASE = "an expert bias for selection only"  # cases whose kind starts with it pass bias=
 
 # ---------------------------------------------------------------- helpers
 
@@ -203,12 +204,13 @@ def _run_rope(fn, case: Case):
 # ---------------------------------------------------------------- exercise 3: MoE forward
 
 
-def _moe_args(rng, t, d, f, e, top_k, dtype=np.float32, shared=False, router_scale=1.0, **kw):
+def _moe_args(rng, t, d, f, e, top_k, dtype=np.float32, shared=False, router_scale=1.0, bias=None, **kw):
     x = rng.standard_normal((t, d)).astype(dtype)
     router = (rng.standard_normal((e, d)) * router_scale).astype(dtype)
     ws = [(rng.standard_normal(s) / np.sqrt(s[-2])).astype(dtype) for s in ((e, d, f), (e, d, f), (e, f, d))]
     sh = tuple((rng.standard_normal(s) / np.sqrt(s[0])).astype(dtype) for s in ((d, f), (d, f), (f, d))) if shared else None
-    return (x, router, *ws, top_k, kw.get("scoring", "softmax"), kw.get("norm_topk", True), kw.get("scale", 1.0), sh)
+    b = None if bias is None else (rng.uniform(-1, 1, e) * bias).astype(np.float32)  # (E,) selection-only bias
+    return (x, router, *ws, top_k, kw.get("scoring", "softmax"), kw.get("norm_topk", True), kw.get("scale", 1.0), sh, b)
 
 
 def _moe_cases(rng) -> list[Case]:
@@ -216,6 +218,7 @@ def _moe_cases(rng) -> list[Case]:
     x = np.abs(starved[0]) + 0.1  # every token: logits (-, 0, +, 0), so experts 2 then 1; expert 0 never
     router = np.stack([-np.ones(8), np.zeros(8), np.ones(8), np.zeros(8)]).astype(np.float32)
     starved = (x.astype(np.float32), router, *starved[2:])
+    skewed = _moe_args(rng, 24, 8, 12, 8, 2, scoring="sigmoid", scale=2.446, bias=0.6)
     return [
         Case("softmax scores, norm_topk on", _moe_args(rng, 20, 8, 16, 6, 2)),
         Case("softmax scores, norm_topk off", _moe_args(rng, 20, 8, 16, 6, 2, norm_topk=False)),
@@ -223,6 +226,8 @@ def _moe_cases(rng) -> list[Case]:
         Case("sigmoid scores, norm_topk off", _moe_args(rng, 16, 8, 12, 5, 2, scoring="sigmoid", norm_topk=False)),
         Case("a shared expert and scale 1.7", _moe_args(rng, 18, 8, 16, 6, 2, shared=True, scale=1.7)),
         Case("expert 0 gets no token, expert 2 gets them all", starved),
+        Case(BIAS_CASE + ", sigmoid, norm_topk on, scale 2.446", skewed),
+        Case(BIAS_CASE + ", softmax, norm_topk off", _moe_args(rng, 20, 8, 16, 6, 2, norm_topk=False, bias=0.3)),
         Case("top_k = E", _moe_args(rng, 10, 8, 8, 4, 4, norm_topk=False)),
         Case("exact ties: a zero router (ties go to the lower expert index)",
              _moe_args(rng, 9, 8, 8, 6, 2, router_scale=0.0, norm_topk=False)),
@@ -236,14 +241,17 @@ def _moe_cases(rng) -> list[Case]:
 
 
 def _run_moe(fn, case: Case):
-    x, router, wg, wu, wd, top_k, scoring, norm_topk, scale, shared = case.args
+    x, router, wg, wu, wd, top_k, scoring, norm_topk, scale, shared, bias = case.args
     ts = [torch.from_numpy(a.copy()).to(DEVICE) for a in (x, router, wg, wu, wd)]
     sh = tuple(torch.from_numpy(a.copy()).to(DEVICE) for a in shared) if shared is not None else None
-    inputs = ts + list(sh or ())
+    bt = None if bias is None else torch.from_numpy(bias.copy()).to(DEVICE)
+    inputs = ts + list(sh or ()) + ([bt] if bt is not None else [])
     before = [t.clone() for t in inputs]
 
     def call():
-        return fn(*ts, top_k, scoring=scoring, norm_topk=norm_topk, scale=scale, shared=sh)
+        if bt is None:  # the call without the keyword: a bias-free moe_forward still runs these cases
+            return fn(*ts, top_k, scoring=scoring, norm_topk=norm_topk, scale=scale, shared=sh)
+        return fn(*ts, top_k, scoring=scoring, norm_topk=norm_topk, scale=scale, shared=sh, bias=bt)
 
     if "raise" in case.kind:
         return {"raised": raised(call), "changed": _changed(before, inputs)}
@@ -262,6 +270,112 @@ def _run_moe(fn, case: Case):
              "work": np.array(watch.work)}
     return {"out": to_numpy(out), "out_dtype": dtype_name(out), "counts": to_numpy(counts), "counts_dtype": dtype_name(counts),
             **cost, "changed": _changed(before, inputs)}
+
+
+# ---------------------------------------------------------------- exercise 5: MLA decode step
+
+MLA_KEYS = ("q_nope", "q_rope", "dkv", "kr", "uk", "uv", "o")  # the weights dict of mla_decode_step
+
+
+class LatentWatch(MatmulWatch):
+    """MatmulWatch (matmul FLOPs, the largest op output, the elements all ops wrote) plus
+    `with_n`: the most elements one computing op wrote in a tensor that has a dimension of `n`,
+    the number of cached positions attended (the per-head keys or values of the whole cache would
+    be one such tensor of n H d elements)."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.n, self.with_n = n, 0
+
+    def on_op(self, name, func, args, kwargs, out):
+        super().on_op(name, func, args, kwargs, out)
+        if not func.is_view and name not in _FREE:
+            for t in tensors(out):
+                if self.n in t.shape:
+                    self.with_n = max(self.with_n, t.numel())
+
+
+def mla_sizes(w: dict) -> dict:
+    """D, H, d_nope, d_rope, r (latent width), d_v from the weights' shapes."""
+    d, h, dn = w["q_nope"].shape
+    return dict(D=d, H=h, dn=dn, dr=w["q_rope"].shape[2], r=w["dkv"].shape[1], dv=w["uv"].shape[2])
+
+
+def mla_flop_budget(n: int, z: dict) -> int:
+    """1.5 x the absorbed step's matmul FLOPs over n positions: the projections of the new token
+    2D(H(dn + dr) + r + dr), W_UK folded into the query 2H dn r, scores against the latents and the
+    rope keys 2nH(r + dr), the latent-space values 2nHr, W_UV 2H r dv and W_O 2H dv D."""
+    D, H, dn, dr, r, dv = (z[k] for k in ("D", "H", "dn", "dr", "r", "dv"))
+    return int(1.5 * (2 * D * (H * (dn + dr) + r + dr) + 2 * H * dn * r + 2 * n * H * (2 * r + dr)
+                      + 2 * H * r * dv + 2 * H * dv * D))
+
+
+def mla_work_budget(n: int, z: dict) -> int:
+    """Elements all ops of an absorbed step may write: 3 n (r + dr + 4H) (the grown caches, scores,
+    softmax, a few elementwise passes over them) plus 10 x the per-token vectors. Expanding the
+    keys or values of every head writes n H dn or n H dv more."""
+    H, dn, dr, r, dv, D = (z[k] for k in ("H", "dn", "dr", "r", "dv", "D"))
+    return 3 * n * (r + dr + 4 * H) + 10 * (H * (dn + dr + 2 * r + dv) + r + dr + D)
+
+
+def mla_largest(n: int, z: dict) -> int:
+    """No op writes a tensor of n H min(dn, dv) elements: one head dimension of keys or values for
+    every head over every cached position."""
+    return n * z["H"] * min(z["dn"], z["dv"])
+
+
+def mla_lines(z: dict) -> int:
+    """Python lines mla_decode_step may run: a loop over heads at most, never over positions."""
+    return 20 * z["H"] + 200
+
+
+MLA_COST_CASE = "the absorbed step's cost over a cache of 255 tokens"
+
+
+def _mla_args(rng, t, d, h, dn, dr, r, dv, theta=10000.0, dtype=np.float32):
+    def g(*shape, fan):
+        return (rng.standard_normal(shape) / np.sqrt(fan)).astype(dtype)
+
+    w = {"q_nope": g(d, h, dn, fan=d), "q_rope": g(d, h, dr, fan=d), "dkv": g(d, r, fan=d), "kr": g(d, dr, fan=d),
+         "uk": g(r, h, dn, fan=r), "uv": g(r, h, dv, fan=r), "o": g(h, dv, d, fan=h * dv)}
+    return g(d, fan=1), g(t, r, fan=1), g(t, dr, fan=1), w, theta
+
+
+def _mla_cases(rng) -> list[Case]:
+    bad = _mla_args(rng, 5, 16, 2, 8, 4, 8, 8)
+    bad = (bad[0], bad[1], bad[2][:4], *bad[3:])
+    return [
+        Case("an empty cache: the first token attends to itself", _mla_args(rng, 0, 16, 2, 8, 4, 8, 8)),
+        Case("a cache of 9 tokens, dn = dv", _mla_args(rng, 9, 24, 3, 8, 4, 12, 8)),
+        Case("d_nope 8, d_v 12, d_rope 8, latent 6", _mla_args(rng, 6, 16, 2, 8, 8, 6, 12)),
+        Case("theta 100 at position 40", _mla_args(rng, 40, 16, 2, 8, 4, 8, 8, theta=100.0)),
+        Case("float64 inputs", _mla_args(rng, 11, 16, 2, 8, 4, 8, 8, dtype=np.float64)),
+        Case(MLA_COST_CASE, _mla_args(rng, 255, 32, 4, 64, 8, 16, 64)),
+        Case("c_cache and kr_cache hold different lengths (raise ValueError)", bad),
+    ]
+
+
+def _run_mla(fn, case: Case):
+    x, c, kr, w, theta = case.args
+    xt, ct, kt = (torch.from_numpy(a.copy()).to(DEVICE) for a in (x, c, kr))
+    wt = {k: torch.from_numpy(w[k].copy()).to(DEVICE) for k in MLA_KEYS}
+    inputs = [xt, ct, kt, *wt.values()]
+    before = [t.clone() for t in inputs]
+    if "raise" in case.kind:
+        return {"raised": raised(lambda: fn(xt, ct, kt, wt, theta)), "changed": _changed(before, inputs)}
+    cost = {}
+    with LatentWatch(c.shape[0] + 1) as watch:
+        if case.kind == MLA_COST_CASE:  # the Python lines run too, stopped at the budget
+            result, lines = count_lines(fn, (xt, ct, kt, wt, theta), mla_lines(mla_sizes(w)))
+            cost["lines"] = np.array(lines)
+            if result is None:
+                return cost | {"changed": _changed(before, inputs)}
+        else:
+            result = fn(xt, ct, kt, wt, theta)
+    out, c_new, kr_new = result
+    cost |= {"flops": np.array(watch.flops), "work": np.array(watch.work), "with_n": np.array(watch.with_n)}
+    return {"out": to_numpy(out), "out_dtype": dtype_name(out), "c_cache": to_numpy(c_new),
+            "kr_cache": to_numpy(kr_new), **cost, "changed": _changed(before, inputs)}
 
 
 # ---------------------------------------------------------------- exercise 4: grouped matmul
@@ -330,4 +444,6 @@ TASKS = {
         forbidden=frozenset({"matmul", "bmm", "einsum", "baddbmm", "mm", "linear", "tensordot", "_grouped_mm", "@",
                              "torch.func"}) | (NO_NUMPY - {".tolist"}),
         why=NO_TORCH_MATMUL),
+    "mla_decode_step": Task("mla_decode_step", _mla_cases, _run_mla, forbidden=NO_NUMPY,
+                            why="the step runs in torch ops, where the grader counts what it writes: no NumPy."),
 }

@@ -19,7 +19,9 @@ import triton  # noqa: E402  (after autograder.device, always)
 import triton.language as tl  # noqa: E402
 
 from autograder.cases.kimi_vl import (  # noqa: F401  (re-exported for the page)
-    COST_CASE, SHIFT_CASE, TASKS, MatmulWatch, moe_flop_budget, moe_largest, moe_lines, moe_products, moe_work_budget)
+    BIAS_CASE, COST_CASE, MLA_COST_CASE, MLA_KEYS, SHIFT_CASE, TASKS, LatentWatch, MatmulWatch, mla_flop_budget,
+    mla_largest, mla_lines, mla_sizes, mla_work_budget, moe_flop_budget, moe_largest, moe_lines, moe_products,
+    moe_work_budget)
 from autograder import rules
 from autograder.exercise import Case, check_outputs, require
 from autograder.tolerance import compare, tolerance
@@ -54,6 +56,19 @@ def parameter_count(tc: dict = TEXT_CONFIG) -> dict:
              "routed experts": moe_layers * tc["n_routed_experts"] * expert}
     active = dict(parts, **{"routed experts": moe_layers * tc["num_experts_per_tok"] * expert})
     return {"total": parts, "active": active}
+
+
+def vision_parameter_count(vc: dict = VISION_CONFIG, lm_width: int = TEXT_CONFIG["hidden_size"]) -> dict:
+    """MoonViT and the projector, weights and biases, for a standard pre-norm ViT block (fused qkv,
+    output projection, a two-layer MLP of width intermediate_size, two LayerNorms): the patch
+    embedding, the learned position table, the blocks, the final norm; the projector's LayerNorm
+    and its two Linears (merged width kh kw D -> kh kw D -> the decoder's width)."""
+    d, f, p = vc["hidden_size"], vc["intermediate_size"], vc["patch_size"]
+    block = (3 * d * d + 3 * d) + (d * d + d) + (d * f + f) + (f * d + d) + 4 * d
+    m = vc["merge_kernel_size"][0] * vc["merge_kernel_size"][1] * d
+    return {"MoonViT": 3 * p * p * d + d + vc["init_pos_emb_height"] * vc["init_pos_emb_width"] * d
+            + vc["num_hidden_layers"] * block + 2 * d,
+            "projector": 2 * d + (m * m + m) + (m * lm_width + lm_width)}
 
 
 # ---------------------------------------------------------------- exercise 1: patch merger
@@ -130,9 +145,10 @@ def apply_rope_spec(q: torch.Tensor, k: torch.Tensor, freqs: torch.Tensor):
 # ---------------------------------------------------------------- exercise 3: MoE
 
 
-def _route(x, router_w, top_k: int, scoring: str, norm_topk: bool, scale: float):
+def _route(x, router_w, top_k: int, scoring: str, norm_topk: bool, scale: float, bias=None):
     """(experts (T, k) int64, weights (T, k) fp32): fp32 logits, scores, stable top-k (ties to the
-    lower index), optional renormalisation, times scale."""
+    lower index) of scores + bias (DeepSeek-V3's selection-only bias), weights from the unbiased
+    scores, optional renormalisation, times scale."""
     e = router_w.shape[0]
     if not 1 <= top_k <= e:
         raise ValueError(f"top_k must be in [1, {e}], got {top_k}")
@@ -140,7 +156,8 @@ def _route(x, router_w, top_k: int, scoring: str, norm_topk: bool, scale: float)
         raise ValueError(f"scoring must be 'softmax' or 'sigmoid', got {scoring!r}")
     logits = x.float() @ router_w.float().T  # (T, E)
     scores = logits.softmax(-1) if scoring == "softmax" else logits.sigmoid()
-    order = torch.sort(scores, dim=-1, descending=True, stable=True).indices[:, :top_k]  # (T, k)
+    pick = scores if bias is None else scores + bias.float()  # the bias only moves the choice
+    order = torch.sort(pick, dim=-1, descending=True, stable=True).indices[:, :top_k]  # (T, k)
     weights = scores.gather(1, order)
     if norm_topk:
         weights = weights / weights.sum(-1, keepdim=True)
@@ -151,9 +168,10 @@ def _swiglu(x, wg, wu, wd):
     return (F.silu(x @ wg) * (x @ wu)) @ wd
 
 
-def moe_dense_spec(x, router_w, w_gate, w_up, w_down, top_k, scoring="softmax", norm_topk=True, scale=1.0, shared=None):
+def moe_dense_spec(x, router_w, w_gate, w_up, w_down, top_k, scoring="softmax", norm_topk=True, scale=1.0, shared=None,
+                   bias=None):
     """Every expert on every token in float64, then the routing weights mask and combine."""
-    experts, weights = _route(x, router_w, top_k, scoring, norm_topk, scale)
+    experts, weights = _route(x, router_w, top_k, scoring, norm_topk, scale, bias)
     t, e = x.shape[0], router_w.shape[0]
     gate = torch.zeros(t, e, dtype=torch.float64).scatter_(1, experts, weights.double())  # (T, E), k nonzeros per row
     xd = x.double()
@@ -165,11 +183,11 @@ def moe_dense_spec(x, router_w, w_gate, w_up, w_down, top_k, scoring="softmax", 
 
 
 def moe_dispatch(x, router_w, w_gate, w_up, w_down, top_k, scoring="softmax", norm_topk=True, scale=1.0, shared=None,
-                 grouped=None):
+                 grouped=None, bias=None):
     """Sort-dispatched MoE: the T k (token, expert) pairs sorted by expert, each expert's rows
     multiplied once (by `grouped(x_sorted, offsets, w)` when given, else one matmul per expert),
     then weighted and summed back with index_add."""
-    experts, weights = _route(x, router_w, top_k, scoring, norm_topk, scale)
+    experts, weights = _route(x, router_w, top_k, scoring, norm_topk, scale, bias)
     t, e = x.shape[0], router_w.shape[0]
     order = torch.argsort(experts.flatten(), stable=True)  # (T k,) pairs grouped by expert
     token = order // top_k
@@ -279,6 +297,66 @@ def per_expert_loop(x, offsets, w) -> torch.Tensor:
     for i, (lo, hi) in enumerate(zip(off[:-1], off[1:])):
         out[lo:hi] = x[lo:hi] @ w[i]
     return out
+
+
+# ---------------------------------------------------------------- exercise 5: MLA decode step
+
+
+def rope_1d_spec(x: torch.Tensor, pos: int, theta: float = 10000.0) -> torch.Tensor:
+    """float64: pairs (2p, 2p+1) of the last dim as complex numbers times cis(pos theta^(-2p/d))."""
+    d = x.shape[-1]
+    f = theta ** (-2.0 * torch.arange(d // 2, dtype=torch.float64) / d)  # (d/2,)
+    z = torch.view_as_complex(x.double().reshape(*x.shape[:-1], d // 2, 2).contiguous())
+    return torch.view_as_real(z * torch.polar(torch.ones_like(f), pos * f)).reshape(x.shape)
+
+
+def _check_mla(x, c_cache, kr_cache, w) -> dict:
+    if c_cache.shape[0] != kr_cache.shape[0]:
+        raise ValueError(f"c_cache holds {c_cache.shape[0]} positions, kr_cache {kr_cache.shape[0]}")
+    return mla_sizes(w)
+
+
+def mla_naive_spec(x, c_cache, kr_cache, w: dict, theta: float = 10000.0):
+    """One decode step of MLA in float64 the expanded way (DeepSeek-V2, section 2.1): grow the
+    caches by the new token's latent and rotated rope key, rebuild every head's keys and values
+    from the latents, attend, project. Returns (out (D,), c (T+1, r), kr (T+1, dr))."""
+    z = _check_mla(x, c_cache, kr_cache, w)
+    t = c_cache.shape[0]  # the new token's position
+    W = {k: w[k].double().cpu() for k in MLA_KEYS}
+    xd = x.double().cpu()
+    c = torch.cat([c_cache.double().cpu(), (xd @ W["dkv"])[None]])  # (n, r)
+    kr = torch.cat([kr_cache.double().cpu(), rope_1d_spec(xd @ W["kr"], t, theta)[None]])  # (n, dr)
+    qn = torch.einsum("d,dhk->hk", xd, W["q_nope"])  # (H, dn)
+    qr = rope_1d_spec(torch.einsum("d,dhk->hk", xd, W["q_rope"]), t, theta)  # (H, dr)
+    k_nope = torch.einsum("nr,rhk->nhk", c, W["uk"])  # (n, H, dn): the expansion MLA avoids
+    v = torch.einsum("nr,rhv->nhv", c, W["uv"])  # (n, H, dv)
+    s = (torch.einsum("hk,nhk->hn", qn, k_nope) + qr @ kr.T) / math.sqrt(z["dn"] + z["dr"])  # (H, n)
+    o = torch.einsum("hn,nhv->hv", s.softmax(-1), v)  # (H, dv)
+    return torch.einsum("hv,hvd->d", o, W["o"]), c, kr
+
+
+def mla_absorbed(x, c_cache, kr_cache, w: dict, theta: float = 10000.0):
+    """The same step with W_UK folded into the query and W_UV applied after the latent-space
+    weighted sum: nothing of length T is wider than the latent, in x's dtype."""
+    z = _check_mla(x, c_cache, kr_cache, w)
+    t = c_cache.shape[0]
+    c = torch.cat([c_cache, (x @ w["dkv"])[None]])  # (n, r)
+    kr = torch.cat([kr_cache, rope_1d_spec(x @ w["kr"], t, theta).to(x.dtype)[None]])  # (n, dr)
+    qn = torch.einsum("d,dhk->hk", x, w["q_nope"])  # (H, dn)
+    qr = rope_1d_spec(torch.einsum("d,dhk->hk", x, w["q_rope"]), t, theta).to(x.dtype)  # (H, dr)
+    q_lat = torch.einsum("hk,rhk->hr", qn, w["uk"])  # (H, r): W_UK absorbed into the query
+    s = (q_lat @ c.T + qr @ kr.T) / math.sqrt(z["dn"] + z["dr"])  # (H, n)
+    o_lat = s.softmax(-1) @ c  # (H, r): the values' weighted sum, still in the latent space
+    o = torch.einsum("hr,rhv->hv", o_lat, w["uv"])  # (H, dv): W_UV after the sum
+    return torch.einsum("hv,hvd->d", o, w["o"]), c, kr
+
+
+def kv_cache_elements(tc: dict = TEXT_CONFIG) -> dict:
+    """Cached numbers per token per layer: MLA's latent plus its one rope key, against the
+    per-head keys and values multi-head attention would keep with the same head sizes."""
+    h = tc["num_attention_heads"]
+    return {"MLA (latent + rope key)": tc["kv_lora_rank"] + tc["qk_rope_head_dim"],
+            "MHA (keys + values, every head)": h * (tc["qk_nope_head_dim"] + tc["qk_rope_head_dim"] + tc["v_head_dim"])}
 
 
 # ---------------------------------------------------------------- a tiny Kimi-VL
@@ -471,12 +549,13 @@ def _check_rope(case: Case, got, want):
 
 
 def _ref_moe(case: Case):
-    x, router, wg, wu, wd, top_k, scoring, norm_topk, scale, shared = case.args
+    x, router, wg, wu, wd, top_k, scoring, norm_topk, scale, shared, bias = case.args
     if "raise" in case.kind:
         return {"raised": np.array("ValueError")}
     t = [torch.from_numpy(a) for a in (x, router, wg, wu, wd)]
     sh = tuple(torch.from_numpy(a) for a in shared) if shared is not None else None
-    out, counts = moe_dense_spec(*t, top_k, scoring, norm_topk, scale, sh)
+    b = None if bias is None else torch.from_numpy(bias)
+    out, counts = moe_dense_spec(*t, top_k, scoring, norm_topk, scale, sh, bias=b)
     return {"out": out.numpy(), "out_dtype": np.array(str(x.dtype)), "counts": counts.numpy(),
             "counts_dtype": np.array("int64")}
 
@@ -489,14 +568,24 @@ def _check_moe(case: Case, got, want):
     for key in ("out_dtype", "counts_dtype"):
         if str(got[key]) != str(want[key]):
             raise AssertionError(f"{key.split('_')[0]} has dtype {got[key]}, expected {want[key]}")
+    biased = case.kind.startswith(BIAS_CASE)
     try:
         compare(got["counts"], want["counts"], "counts")
     except AssertionError as e:
+        extra = "; the bias is added to the scores for choosing the top_k" if biased else ""
         raise AssertionError(f"{e}; counts[e] is the number of tokens routed to expert e (top_k largest scores, ties "
-                             "to the lower expert index)") from None
+                             f"to the lower expert index{extra})") from None
+    g, w = got["out"], want["out"]
+    if str(want["out_dtype"]) == "float64":  # the routing weights are float32: float32's tolerance
+        g, w = np.asarray(g, np.float64).astype(np.float32), np.asarray(w).astype(np.float32)
     try:
-        compare(got["out"], want["out"], "out")
+        compare(g, w, "out")
     except AssertionError as e:
+        if biased:
+            raise AssertionError(f"{e}; with a bias, the experts are chosen by score + bias but weighted by the "
+                                 "unbiased scores (renormalised over the chosen ones when norm_topk): the bias "
+                                 "balances the load without changing what the chosen experts contribute, see "
+                                 "section 5") from None
         raise AssertionError(f"{e}; scores are softmax over all E logits (or sigmoid), the top_k chosen, divided by "
                              "their sum when norm_topk, times scale (routed experts only), plus the shared expert") from None
     if case.kind == COST_CASE:
@@ -594,11 +683,76 @@ def _check_grouped_launch(case: Case, got) -> None:
                              "(cdiv(max rows, BM), E, cdiv(N, BN)), see section 7")
 
 
+def _ref_mla(case: Case):
+    x, c, kr, w, theta = case.args
+    if "raise" in case.kind:
+        return {"raised": np.array("ValueError")}
+    out, c_new, kr_new = mla_naive_spec(torch.from_numpy(x), torch.from_numpy(c), torch.from_numpy(kr),
+                                        {k: torch.from_numpy(v) for k, v in w.items()}, theta)
+    dt = getattr(torch, str(x.dtype))
+    return {"out": out.to(dt).numpy(), "out_dtype": np.array(str(x.dtype)), "c_cache": c_new.to(dt).numpy(),
+            "kr_cache": kr_new.to(dt).numpy()}
+
+
+MLA_SEE = "see section 8"
+
+
+def _check_mla_step(case: Case, got, want):
+    _check_unchanged(got, "mla_decode_step")
+    if "raise" in case.kind:
+        return _check_raised(got, "c_cache and kr_cache must hold the same number of positions")
+    if case.kind == MLA_COST_CASE:  # the cost first: an expansion is named before its values are compared
+        _check_mla_cost(case, got)
+    require(got, want)
+    if str(got["out_dtype"]) != str(want["out_dtype"]):
+        raise AssertionError(f"out has dtype {got['out_dtype']}, expected x's dtype {want['out_dtype']}")
+    try:
+        compare(got["c_cache"], want["c_cache"], "the returned c_cache")
+    except AssertionError as e:
+        raise AssertionError(f"{e}; the new latent is x @ w['dkv'], appended unrotated after the cached ones: RoPE "
+                             f"never touches the compressed part, {MLA_SEE}") from None
+    try:
+        compare(got["kr_cache"], want["kr_cache"], "the returned kr_cache")
+    except AssertionError as e:
+        raise AssertionError(f"{e}; the new rope key is x @ w['kr'] rotated at position T (pairs (2p, 2p+1), angle "
+                             f"T theta^(-2p/d_rope)), appended after the cached ones, {MLA_SEE}") from None
+    try:
+        compare(got["out"], want["out"], "out")
+    except AssertionError as e:
+        raise AssertionError(f"{e}; per head, the score of position j is (q_nope W_UK^T) . c_j + rot(q_rope) . "
+                             f"kr_j over sqrt(d_nope + d_rope), with RoPE on the rope parts only; the softmax-weighted "
+                             f"sum of the latents goes through W_UV, then W_O: W_UK folds into the query, W_UV into "
+                             f"the output, {MLA_SEE}") from None
+
+
+def _check_mla_cost(case: Case, got) -> None:
+    x, c, kr, w, theta = case.args
+    z, n = mla_sizes(w), c.shape[0] + 1
+    sizes = f"n = {n} positions, H = {z['H']}, d_nope = {z['dn']}, d_v = {z['dv']}, latent r = {z['r']}"
+    if "lines" in got and int(got["lines"]) > mla_lines(z):
+        raise AssertionError(f"stopped after {mla_lines(z)} Python lines at {sizes}: no Python loop over the cached "
+                             f"positions; torch ops over the whole cache at once, {MLA_SEE}")
+    if int(got["with_n"]) >= mla_largest(n, z):
+        raise AssertionError(f"a torch op wrote {int(got['with_n'])} elements at {sizes}: the keys or values of every "
+                             f"head over the whole cache (n H d = {mla_largest(n, z)} or more). Attend in the latent "
+                             f"space: fold W_UK into the query and apply W_UV after the weighted sum, {MLA_SEE}")
+    if int(got["work"]) > mla_work_budget(n, z):
+        raise AssertionError(f"the torch ops wrote {int(got['work'])} elements in all at {sizes}, over the absorbed "
+                             f"step's {mla_work_budget(n, z)}: per-head keys or values of the cache were built (one "
+                             f"head or one position at a time counts too). Fold W_UK into the query and W_UV into "
+                             f"the output, {MLA_SEE}")
+    if int(got["flops"]) > mla_flop_budget(n, z):
+        raise AssertionError(f"ran {int(got['flops'])} matmul FLOPs at {sizes}, over 1.5 x the absorbed step's "
+                             f"{mla_flop_budget(n, z) * 2 // 3}: multiply the query by W_UK (not W_UK by other weight "
+                             f"matrices, nor W_UK by the cache), {MLA_SEE}")
+
+
 EXERCISES = {
     "patch_merger": TASKS["patch_merger"].graded(_ref_merger, _check_merger),
     "rope_2d": TASKS["rope_2d"].graded(_ref_rope, _check_rope),
     "moe_forward": TASKS["moe_forward"].graded(_ref_moe, _check_moe),
     "grouped_matmul": TASKS["grouped_matmul"].graded(_ref_grouped, _check_grouped_mm),
+    "mla_decode_step": TASKS["mla_decode_step"].graded(_ref_mla, _check_mla_step),
 }
 
 

@@ -3,13 +3,14 @@
 # Every expert on every token again, written with broadcasting instead of matmuls: (T, E, D, F)
 # products summed over D. No matmul runs for the experts, so the FLOP budget (matmuls only) passes;
 # the intermediates hold T E D F elements.
-def moe_forward(x, router_w, w_gate, w_up, w_down, top_k, scoring="softmax", norm_topk=True, scale=1.0, shared=None):
+def moe_forward(x, router_w, w_gate, w_up, w_down, top_k, scoring="softmax", norm_topk=True, scale=1.0, shared=None,
+                bias=None):
     n_experts = router_w.shape[0]
     if not 1 <= top_k <= n_experts or scoring not in ("softmax", "sigmoid"):
         raise ValueError("bad top_k or scoring")
     logits = x.float() @ router_w.float().t()
     probs = logits.softmax(-1) if scoring == "softmax" else logits.sigmoid()
-    chosen = probs.sort(dim=-1, descending=True, stable=True).indices[:, :top_k]  # (T, k)
+    chosen = (probs if bias is None else probs + bias).sort(dim=-1, descending=True, stable=True).indices[:, :top_k]  # (T, k)
     gate = probs.gather(1, chosen)
     if norm_topk:
         gate = gate / gate.sum(-1, keepdim=True)

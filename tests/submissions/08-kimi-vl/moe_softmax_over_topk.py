@@ -1,12 +1,13 @@
 # cell: moe_forward
 # breaks: test_moe_forward
 # Softmax over the top-k logits only: right when norm_topk renormalises anyway, wrong without it.
-def moe_forward(x, router_w, w_gate, w_up, w_down, top_k, scoring="softmax", norm_topk=True, scale=1.0, shared=None):
+def moe_forward(x, router_w, w_gate, w_up, w_down, top_k, scoring="softmax", norm_topk=True, scale=1.0, shared=None,
+                bias=None):
     n_experts = router_w.shape[0]
     if not 1 <= top_k <= n_experts or scoring not in ("softmax", "sigmoid"):
         raise ValueError("bad top_k or scoring")
     logits = x.float() @ router_w.float().t()
-    chosen = logits.sort(dim=-1, descending=True, stable=True).indices[:, :top_k]
+    chosen = (logits if bias is None else logits + bias).sort(dim=-1, descending=True, stable=True).indices[:, :top_k]
     top = logits.gather(1, chosen)
     gate = top.softmax(-1) if scoring == "softmax" else top.sigmoid()
     if norm_topk:
