@@ -21,10 +21,10 @@ import triton  # noqa: E402  (after autograder.device, always)
 import triton.language as tl  # noqa: E402
 
 from autograder.cases.flash_attention import (  # noqa: F401  (OpRecorder, peak_bytes: for the book)
-    LONG_KEYS, NO_NXN, NO_TEMPORARY, TASKS, OpRecorder, _fwd_parts, _tflops, peak_bytes,
+    LONG_KEYS, NO_NXN, NO_TEMPORARY, TASKS, OpRecorder, _decode_parts, _fwd_parts, _tflops, peak_bytes,
 )
 from autograder import rules
-from autograder.exercise import check_outputs
+from autograder.exercise import check_outputs, require
 
 # ---------------------------------------------------------------- spec
 
@@ -117,6 +117,44 @@ def blocked_attention_torch(q, k, v, block_n: int, causal: bool = False):
     return acc / l[..., None], m + torch.log(l)
 
 
+def running_state(q, k, v, block, causal=False, first_row=0):
+    """Algorithm 2 for one head, q (N_q, d) holding queries first_row.., k and v (N_k, d):
+    per key step, (m, l, alpha, O~ / l)."""
+    n_q, n_k = q.shape[0], k.shape[0]
+    rows = first_row + torch.arange(n_q)[:, None]
+    m = torch.full((n_q,), float("-inf"), dtype=q.dtype)
+    l, acc, steps = torch.zeros(n_q, dtype=q.dtype), torch.zeros_like(q), []
+    for j in range(0, n_k, block):
+        s = q @ k[j:j + block].T * q.shape[-1] ** -0.5
+        if causal:
+            s = s.masked_fill(torch.arange(j, min(j + block, n_k))[None, :] > rows, float("-inf"))
+        m_new = torch.maximum(m, s.amax(-1))
+        alpha, p = torch.exp(m - m_new), torch.exp(s - m_new[:, None])
+        l, acc, m = l * alpha + p.sum(-1), acc * alpha[:, None] + p @ v[j:j + block], m_new
+        steps.append((m.clone(), l.clone(), alpha.clone(), acc / l[:, None]))
+    return steps
+
+
+def blocked_attention_rounded(q, k, v, block_n: int = 128, p_dtype=torch.float32, acc_dtype=torch.float32):
+    """Algorithm 2 as a GPU kernel rounds it, for q, k, v given in a 16-bit dtype: products of the
+    16-bit inputs summed in float32, P~ cast to p_dtype before the P~ V product, and l and O~ kept in
+    acc_dtype (rounded after every key block; float32 in FlashAttention's kernels). O in float32."""
+    q, k, v = q.float(), k.float(), v.float()
+    rnd = lambda t, dtype: t.to(dtype).float()  # noqa: E731  (store in dtype, compute in float32)
+    m = torch.full(q.shape[:-1], float("-inf"))  # (..., Nq)
+    l = torch.zeros_like(m)
+    acc = torch.zeros_like(q)  # (..., Nq, D)
+    for j in range(0, k.shape[-2], block_n):
+        s = q @ k[..., j:j + block_n, :].transpose(-2, -1) * q.shape[-1] ** -0.5  # (..., Nq, Bc)
+        m_new = torch.maximum(m, s.amax(dim=-1))
+        alpha = torch.exp(m - m_new)
+        p = torch.exp(s - m_new[..., None])
+        l = rnd(l * alpha + p.sum(dim=-1), acc_dtype)
+        acc = rnd(acc * alpha[..., None] + rnd(p, p_dtype) @ v[..., j:j + block_n, :], acc_dtype)
+        m = m_new
+    return acc / l[..., None]
+
+
 # ---------------------------------------------------------------- fast: Triton forward
 
 
@@ -130,7 +168,7 @@ def _fwd_inner(
     n_k, qk_scale,  # number of keys; 1/sqrt(d) * log2(e), so that exp2 gives exp
     BLOCK_N: tl.constexpr,
     CAUSAL_MASK: tl.constexpr,  # mask keys j > i inside these blocks (the diagonal band)
-    PRECISION: tl.constexpr,  # tl.dot input precision: "ieee" keeps fp32 exact on a GPU
+    PRECISION: tl.constexpr,  # tl.dot input precision: "ieee" = full fp32 products on a GPU (no TF32)
 ):
     for start_n in range(lo, hi, BLOCK_N):
         cols = start_n + offs_n  # (BLOCK_N,)
@@ -245,6 +283,124 @@ def flash_attn_triton(q, k, v, causal: bool = False, block_m: int | None = None,
     cfg["BLOCK_N"] = block_n or cfg["BLOCK_N"]
     grid = (triton.cdiv(n_q, cfg["BLOCK_M"]), z * h)
     flash_fwd_kernel[grid](*args, D=d, CAUSAL=causal, PRECISION=_precision(q.dtype), **cfg)
+    return o, lse
+
+
+# ---------------------------------------------------------------- fast: split-KV decoding
+
+
+def merge_states(a, b):
+    """(m, l, O~) (+) (m', l', O~'): two partial attention states of the same query rows over
+    disjoint key sets, as one state over their union (section 10). m, l (..., N_q), O~ (..., N_q, D)."""
+    (m1, l1, o1), (m2, l2, o2) = a, b
+    m = torch.maximum(m1, m2)
+    shift = torch.where(m == float("-inf"), 0.0, m)  # two empty states stay empty, not nan
+    a1, a2 = torch.exp(m1 - shift), torch.exp(m2 - shift)  # e^{m - m_new} rescales each side
+    return m, a1 * l1 + a2 * l2, a1[..., None] * o1 + a2[..., None] * o2
+
+
+def partial_state(q, k, v):
+    """(m, l, O~) of q (..., N_q, D) over the keys k, v (..., n, D), in one piece."""
+    s = q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5  # (..., N_q, n)
+    m = s.amax(dim=-1)
+    p = torch.exp(s - m[..., None])
+    return m, p.sum(dim=-1), p @ v
+
+
+@triton.jit
+def flash_decode_kernel(
+    Q, K, V,  # q (Z, H, Nq, D), k and v (Z, H, Nk, D), any strides
+    O_PART, LSE_PART,  # (Z, H, S, Nq, D) and (Z, H, S, Nq) float32, contiguous: written
+    stride_qz, stride_qh, stride_qn, stride_qd,  # q's strides
+    stride_kz, stride_kh, stride_kn, stride_kd,  # k's strides
+    stride_vz, stride_vh, stride_vn, stride_vd,  # v's strides
+    H, n_q, n_k, n_splits,  # heads, queries, keys, splits S
+    sm_scale,  # 1 / sqrt(D)
+    D: tl.constexpr,  # head dimension
+    BLOCK_M: tl.constexpr,  # query rows held (>= n_q, >= 16 for tl.dot)
+    BLOCK_N: tl.constexpr,  # keys per loop step
+    SPLIT: tl.constexpr,  # keys per split: program (s, zh) reads keys [s * SPLIT, (s + 1) * SPLIT)
+    PRECISION: tl.constexpr,
+):
+    split = tl.program_id(0)
+    pid_zh = tl.program_id(1)
+    z = pid_zh // H
+    h = pid_zh % H
+    offs_m = tl.arange(0, BLOCK_M)
+    offs_n = tl.arange(0, BLOCK_N)
+    offs_d = tl.arange(0, D)
+    q = tl.load(Q + z * stride_qz + h * stride_qh + offs_m[:, None] * stride_qn + offs_d[None, :] * stride_qd,
+                mask=offs_m[:, None] < n_q, other=0.0)  # (BLOCK_M, D)
+    k_base = K + z * stride_kz + h * stride_kh
+    v_base = V + z * stride_vz + h * stride_vh
+    m_i = tl.full([BLOCK_M], float("-inf"), dtype=tl.float32)
+    l_i = tl.zeros([BLOCK_M], dtype=tl.float32)
+    acc = tl.zeros([BLOCK_M, D], dtype=tl.float32)
+    qk_scale = sm_scale * 1.4426950408889634  # log2(e)
+    lo = split * SPLIT
+    hi = tl.minimum(lo + SPLIT, n_k)  # this split's keys only
+    for start_n in range(lo, hi, BLOCK_N):
+        cols = start_n + offs_n
+        inside = cols < hi
+        k = tl.load(k_base + cols[None, :] * stride_kn + offs_d[:, None] * stride_kd,
+                    mask=inside[None, :], other=0.0)  # (D, BLOCK_N)
+        s = tl.dot(q, k, input_precision=PRECISION) * qk_scale
+        s = tl.where(inside[None, :], s, float("-inf"))
+        m_new = tl.maximum(m_i, tl.max(s, 1))
+        alpha = tl.math.exp2(m_i - m_new)
+        p = tl.math.exp2(s - m_new[:, None])
+        l_i = l_i * alpha + tl.sum(p, 1)
+        v = tl.load(v_base + cols[:, None] * stride_vn + offs_d[None, :] * stride_vd,
+                    mask=inside[:, None], other=0.0)  # (BLOCK_N, D)
+        acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=PRECISION)
+        m_i = m_new
+    row = (pid_zh * n_splits + split) * n_q + offs_m  # (BLOCK_M,) rows of the (Z*H*S*Nq) partials
+    tl.store(O_PART + row[:, None] * D + offs_d[None, :], acc / l_i[:, None], mask=offs_m[:, None] < n_q)
+    tl.store(LSE_PART + row, (m_i + tl.math.log2(l_i)) * 0.6931471805599453, mask=offs_m < n_q)
+
+
+@triton.jit
+def flash_decode_combine_kernel(
+    O_PART, LSE_PART,  # (Z*H, S, Nq, D), (Z*H, S, Nq) float32, contiguous
+    O, LSE,  # (Z, H, Nq, D) in q's dtype, contiguous, and (Z, H, Nq) float32: written
+    n_q, n_splits,  # queries, splits S
+    D: tl.constexpr,
+    BLOCK_S: tl.constexpr,  # >= n_splits, a power of two
+):
+    row = tl.program_id(0)  # one (z, h, query) row
+    zh = row // n_q
+    i = row % n_q
+    offs_s = tl.arange(0, BLOCK_S)
+    offs_d = tl.arange(0, D)
+    part = (zh * n_splits + offs_s) * n_q + i  # (BLOCK_S,)
+    lse_s = tl.load(LSE_PART + part, mask=offs_s < n_splits, other=float("-inf"))
+    o_s = tl.load(O_PART + part[:, None] * D + offs_d[None, :], mask=offs_s[:, None] < n_splits, other=0.0)
+    m = tl.max(lse_s, 0)
+    w = tl.exp(lse_s - m)  # each split's weight l_s e^{m_s - m}, relative to the largest
+    total = tl.sum(w, 0)
+    tl.store(O + row * D + offs_d, (tl.sum(w[:, None] * o_s, 0) / total).to(O.dtype.element_ty))
+    tl.store(LSE + row, m + tl.log(total))
+
+
+def flash_decode_triton(q, k, v, num_splits: int, block_n: int | None = None):
+    """(O, lse) of q (Z, H, Nq, D), Nq small, against k, v (Z, H, Nk, D): one program per
+    (split of ceil(Nk / num_splits) keys, batch, head) writes its (O_s, lse_s), a second kernel
+    merges the splits (section 10)."""
+    z, h, n_q, d = q.shape
+    n_k = k.shape[-2]
+    split = triton.cdiv(n_k, num_splits)
+    n_splits = triton.cdiv(n_k, split)
+    block_n = block_n or min(64, max(16, triton.next_power_of_2(split)))
+    o_part = torch.empty((z, h, n_splits, n_q, d), dtype=torch.float32, device=q.device)
+    lse_part = torch.empty((z, h, n_splits, n_q), dtype=torch.float32, device=q.device)
+    flash_decode_kernel[(n_splits, z * h)](
+        q, k, v, o_part, lse_part, *q.stride(), *k.stride(), *v.stride(), h, n_q, n_k, n_splits, d ** -0.5,
+        D=d, BLOCK_M=max(16, triton.next_power_of_2(n_q)), BLOCK_N=block_n, SPLIT=split,
+        PRECISION=_precision(q.dtype))
+    o = torch.empty((z, h, n_q, d), dtype=q.dtype, device=q.device)
+    lse = torch.empty((z, h, n_q), dtype=torch.float32, device=q.device)
+    flash_decode_combine_kernel[(z * h * n_q,)](o_part, lse_part, o, lse, n_q, n_splits, D=d,
+                                                BLOCK_S=triton.next_power_of_2(n_splits))
     return o, lse
 
 
@@ -675,11 +831,79 @@ def _check_bwd(case, got, want):
                     f"most {MAX_BLOCK} {other}s each, instead of loading a whole row at once (see section 6)")
 
 
+def _ref_decode(case):
+    q, k, v, _, dtype = _decode_parts(case)
+    if dtype != "float32":
+        q, k, v = (torch.from_numpy(a).to(getattr(torch, dtype)).double().numpy() for a in (q, k, v))
+    o, lse = attention_spec(torch.from_numpy(q), torch.from_numpy(k), torch.from_numpy(v))
+    return {"o": o.to(getattr(torch, dtype)).float().numpy(), "lse": lse.float().numpy(),
+            "o_dtype": np.array(dtype), "lse_dtype": np.array("float32")}
+
+
+DECODE_KERNEL = "flash_decode_kernel"
+
+
+def _check_decode(case, got, want):
+    q, k, v, num_splits, dtype = _decode_parts(case)
+    z, h, n_q, d = q.shape
+    n_k = k.shape[-2]
+    if "error" in got:
+        raise AssertionError(f"raises {got['error']}")
+    for key in ("o_dtype", "lse_dtype"):
+        if str(got.get(key)) != str(want[key]):
+            raise AssertionError(f"{key[:-6]} has dtype {got.get(key)}, expected {want[key]} (O in q's dtype, lse in float32)")
+    if dtype == "float32":
+        check_outputs(case, got, want)
+    else:
+        require(got, want)
+        _compare_16bit(got["o"], want["o"], dtype, "o")
+        check_outputs(case, {"lse": got["lse"]}, {"lse": want["lse"]})
+    _check_launched(got, "split-KV decoding")
+    rules.kernel_rules(got, launches=(1, 2), host=False, block_limits={"BLOCK_N": MAX_BLOCK},
+                       precision="ieee" if dtype == "float32" else None, see="section 10")
+    names = [str(n) for n in np.atleast_1d(got["kernels"])]
+    if names.count(DECODE_KERNEL) != 1 or names[0] != DECODE_KERNEL:
+        raise AssertionError(f"launched {names}: launch {DECODE_KERNEL} once, first, with one program per (split, "
+                             "batch, head); then merge the splits' partial states in a second kernel of yours or "
+                             "with a few torch ops on them (see section 10)")
+    reads = [str(n) for n in np.atleast_1d(got.get("host_reads_inputs", np.array([], str)))]
+    if reads:
+        raise AssertionError(f"a torch op on the host ({', '.join(reads[:4])}) reads q, k or v: the splits' kernel "
+                             "reads them, and the merge works on the partial states alone (see section 10)")
+    _check_nxn(got, n_q, n_k, "flash_decode", heads=z * h)
+    _check_nxn(got, n_q, n_k, "flash_decode", key="largest_out", heads=z * h)
+    c = rules.constexprs(got, 0)
+    split = -(-n_k // num_splits)
+    if c.get("SPLIT") != str(split):
+        raise AssertionError(f"launched {DECODE_KERNEL} with SPLIT = {c.get('SPLIT')} for N_k = {n_k} keys and "
+                             f"num_splits = {num_splits}: keep the signature's SPLIT constexpr, the keys of one split, "
+                             "ceil(N_k / num_splits) (see section 10)")
+    splits = -(-n_k // split)
+    grid = tuple(int(g) for g in np.asarray(got["grids"])[0])
+    if int(np.prod(grid)) != splits * z * h:
+        raise AssertionError(f"launched {DECODE_KERNEL} on a grid of {grid}: one program per split and (batch, head), "
+                             f"(cdiv(N_k, SPLIT), Z * H) = {(splits, z * h)} (see section 10)")
+    _check_tiles(got, d, "section 10")
+    rows = np.atleast_1d(got.get("kv_rows_per_program", np.array([-1])))
+    shared = np.atleast_1d(got.get("kv_row_programs", np.array([-1])))
+    if int(rows[0]) > split:
+        raise AssertionError(f"a program of {DECODE_KERNEL} loads {int(rows[0])} key rows of K or V, more than the "
+                             f"SPLIT = {split} keys of its split: each program reads only its own split of one head "
+                             "(and masks the keys past the split's end, not just past N_k) (see section 10)")
+    if int(shared[0]) > 1:
+        raise AssertionError(f"{int(shared[0])} programs of {DECODE_KERNEL} load the same key row: the splits must not "
+                             "overlap; split s holds keys s * SPLIT to (s + 1) * SPLIT - 1 (see section 10)")
+    if len(rows) > 1 and int(rows[1]) > 0:
+        raise AssertionError(f"{names[1]} loads rows of K or V: the merge reads only the splits' partial states "
+                             "(m, l, O~) or (O_s, lse_s) (see section 10)")
+
+
 EXERCISES = {name: TASKS[name].graded(ref, check) for name, ref, check in [
     ("online_softmax", _ref_softmax, _check_softmax),
     ("blocked_attention", _ref_blocked, _check_blocked),
     ("flash_attn_fwd", _ref_fwd, _check_fwd),
     ("flash_attn_bwd", _ref_bwd, _check_bwd),
+    ("flash_decode", _ref_decode, _check_decode),
 ]}
 
 
