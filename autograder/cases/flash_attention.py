@@ -19,7 +19,7 @@ import torch
 
 from autograder.device import CUDA, DEVICE
 from autograder.exercise import Case, NO_NUMPY, Task, dtype_name, to_numpy
-from autograder.watch import HostOps, HostPeak, OpRecorder, peak_bytes, tensors  # noqa: F401  (peak_bytes: for the book)
+from autograder.watch import HostOps, HostPeak, OpRecorder, TritonLaunches, peak_bytes, tensors  # noqa: F401  (peak_bytes: for the book)
 
 
 _DT = {"float64": np.float64, "float32": np.float32}
@@ -140,6 +140,66 @@ class KernelWatch(HostOps):
         return {**sizes, **super().summary()}
 
 
+class KeyRows(TritonLaunches):
+    """TritonLaunches, plus which key rows of k and v (contiguous (Z, H, N_k, D) tensors) each
+    interpreted program of each launch loads: per launch, the most (z, h, key) rows one program
+    reads of either tensor, and the most programs that read one row (each key belongs to one split)."""
+
+    def __init__(self, k, v):
+        super().__init__()
+        self.kv = [(t.data_ptr(), t.data_ptr() + t.numel() * t.element_size(), t.element_size(), t.shape[-1])
+                   for t in (k, v)]
+        self.rows = []  # per launch: {program: set of (tensor, row)}
+
+    def _touch(self, what, ptrs, mask):
+        super()._touch(what, ptrs, mask)
+        if what != "loads" or self._current is None:
+            return
+        from triton.runtime.interpreter import interpreter_builder as builder
+
+        if len(self.rows) < len(self.launches):
+            self.rows.append({})
+        addr = np.asarray(ptrs.data, dtype=np.uint64)
+        on = np.broadcast_to(np.asarray(mask.data, dtype=bool), addr.shape)
+        addr = addr[on].astype(np.int64)
+        seen = self.rows[-1].setdefault(tuple(builder.grid_idx), set())
+        for which, (lo, hi, size, d) in enumerate(self.kv):
+            inside = addr[(addr >= lo) & (addr < hi)]
+            seen.update((which, int(r)) for r in np.unique((inside - lo) // (size * d)))
+
+    def row_summary(self) -> dict:
+        per_program, per_row = [], []
+        for launch in self.rows + [{}] * (len(self.launches) - len(self.rows)):
+            counts = {}
+            for rows in launch.values():
+                for r in rows:
+                    counts[r] = counts.get(r, 0) + 1
+            per_program.append(max((max(sum(w == t for w, _ in rows) for t in (0, 1)) for rows in launch.values()),
+                                   default=0))
+            per_row.append(max(counts.values(), default=0))
+        return {"kv_rows_per_program": np.array(per_program, dtype=np.int64),
+                "kv_row_programs": np.array(per_row, dtype=np.int64)}
+
+
+class DecodeWatch(KernelWatch):
+    """KernelWatch with KeyRows as its launch recorder, and the host ops that read q, k or v."""
+
+    def __init__(self, q, k, v):
+        super().__init__()
+        self.triton = self._triton = KeyRows(k, v)
+        self.inputs = {t.untyped_storage().data_ptr() for t in (q, k, v)}
+        self.host_reads_inputs = set()
+
+    def on_op(self, name, func, args, kwargs, out):
+        super().on_op(name, func, args, kwargs, out)
+        if not func.is_view and any(t.untyped_storage().data_ptr() in self.inputs for t in tensors((args, kwargs))):
+            self.host_reads_inputs.add(name)
+
+    def summary(self) -> dict:
+        return {**super().summary(), **self._triton.row_summary(),
+                "host_reads_inputs": np.array(sorted(self.host_reads_inputs), dtype=str)}
+
+
 def _qkv(rng, z, h, n_q, n_k, d, dtype="float32", scale=1.0):
     q = (rng.standard_normal((z, h, n_q, d)) * scale).astype(_DT.get(dtype, np.float32))
     k = (rng.standard_normal((z, h, n_k, d)) * scale).astype(_DT.get(dtype, np.float32))
@@ -257,6 +317,51 @@ def _bwd_cases(rng) -> list[Case]:
     do = rng.standard_normal(q.shape).astype(np.float32)
     cases.append(Case(f"{LONG_KEYS}: N = 512, D = 16, causal off", (q, k, v, do, False, *_forward_outputs(q, k, v, False))))
     return cases
+
+
+SPLIT_KINDS = "keys in splits"  # every decode case: the run records which keys each program reads
+
+
+def _decode_cases(rng) -> list[Case]:
+    n_k = int(rng.integers(300, 420))
+    cases = [
+        Case("N_q = 1, N_k = 512, D = 16, 4 splits of 128 keys", (*_qkv(rng, 1, 2, 1, 512, 16), 4)),
+        Case(f"N_q = 1, N_k = {n_k} (splits of ceil(N_k / 5) keys, the last one shorter), D = 32, 5 splits",
+             (*_qkv(rng, 2, 1, 1, n_k, 32), 5)),
+        Case("N_q = 3 queries, N_k = 256, D = 16, 2 splits", (*_qkv(rng, 1, 2, 3, 256, 16), 2)),
+        Case("num_splits = 1 (one split holds every key), N_k = 96", (*_qkv(rng, 1, 1, 1, 96, 16), 1)),
+    ]
+    cases.append(Case("scores pass 100 and each split's maximum differs (merge with e^(m_s - m))", _peaked_splits(rng)))
+    if CUDA:
+        cases.append(Case("the dtype is float16, N_q = 1, N_k = 8192, D = 128, 16 splits",
+                          (*_qkv(rng, 2, 8, 1, 8192, 128), 16, "float16")))
+    return cases
+
+
+def _peaked_splits(rng):
+    """(q, k, v, 3): one query, 384 keys in 3 splits of 128, each key a multiple of q so that its score is
+    t_j exactly: t_j from 0 to 60, and in each split one key scoring 100, 130 or 160 (in a random order
+    of splits). e^s overflows float32 past 88, and the winner leads by 30, so O is nearly one row of V."""
+    q, _, v = _qkv(rng, 1, 1, 1, 384, 64)
+    t = rng.uniform(0.0, 60.0, 384)
+    for split, top in zip(rng.permutation(3), (100.0, 130.0, 160.0)):
+        t[128 * split + int(rng.integers(0, 128))] = top
+    k = q[0, 0, 0] * (t[:, None] * 8.0 / float(q[0, 0, 0] @ q[0, 0, 0]))  # (384, 64): q . k_j / sqrt(64) = t_j
+    return q, k[None, None].astype(np.float32), v, 3
+
+
+def _decode_parts(case):
+    q, k, v, num_splits, *dtype = case.args
+    return q, k, v, num_splits, (dtype[0] if dtype else "float32")
+
+
+def _run_decode(fn, case):
+    q, k, v, num_splits, dtype = _decode_parts(case)
+    qt, kt, vt = _on_device(q, k, v, dtype=dtype)
+    with DecodeWatch(qt, kt, vt) as rec:
+        o, lse = _pair(fn(qt, kt, vt, num_splits), ("O", "lse"))
+    return {"o": _out(o), "lse": _out(lse), "o_dtype": dtype_name(o), "lse_dtype": dtype_name(lse),
+            **rec.summary()}
 
 
 def _on_device(*arrays, dtype=None):
@@ -380,6 +485,12 @@ TASKS = {
         "flash_attn_fwd", _fwd_cases, _run_fwd,
         forbidden=ATTENTION_NAMES | HOST_PRODUCTS | NO_NUMPY,
         why=NO_FULL_ATTENTION + " " + IN_THE_KERNEL + " " + LEAVES_TORCH,
+    ),
+    "flash_decode": Task(
+        "flash_decode", _decode_cases, _run_decode,
+        forbidden=frozenset({"scaled_dot_product_attention"}) | HOST_PRODUCTS | NO_NUMPY,
+        why="each program attends over its own split of the keys inside your kernel, and the host or a second kernel "
+            "merges the splits' partial states; " + IN_THE_KERNEL + " " + LEAVES_TORCH,
     ),
     "flash_attn_bwd": Task(
         "flash_attn_bwd", _bwd_cases, _run_bwd,
