@@ -164,6 +164,19 @@ def test_sample_spec_follows_the_order_and_the_generator():
     assert torch.equal(a, b)
 
 
+def test_nade_sampler_with_its_state_draws_what_the_n_pass_sampler_draws():
+    g = torch.Generator().manual_seed(2)
+    params = [torch.randn(*s, dtype=torch.float64, generator=g) * 0.3 for s in ((32, 128), (128, 32), (128,), (32,))]
+    slow_gen, fast_gen = torch.Generator().manual_seed(9), torch.Generator().manual_seed(9)
+    slow = R.nade_sample_spec(*params, 3, slow_gen)
+    fast = R.nade_sample_fast(*params, 3, fast_gen)
+    assert torch.equal(slow, fast) and slow.dtype == torch.float64
+    assert torch.equal(slow_gen.get_state(), fast_gen.get_state())
+    with C.WorkCounter() as w:
+        R.nade_sample_fast(*(p.float() for p in params), 2, torch.Generator())
+    assert w.work < C.SAMPLE_WORK_FACTOR * 2 * 128 * 32 / 3
+
+
 def test_training_lowers_the_test_nll():
     train, test, _, _ = R.load_digits_binary()
     curves = R.train(R.FVSBN(64), train[:400], test[:100], epochs=2, lr=0.05)
@@ -199,19 +212,35 @@ def _made_ge(n_in, hidden, order, seed):
     return masks + [(m_in[:, None] >= prev[None, :]).float()]
 
 
-def _sample_global(logits_fn, n_samples, order, generator):
-    return R.sample_spec(logits_fn, n_samples, order, None)
+def _nade_sample_global(W, V, b, c, n_samples, generator):
+    return R.nade_sample_fast(W, V, b, c, n_samples, None)
 
 
-def _sample_index_order(logits_fn, n_samples, order, generator):
-    return R.sample_spec(logits_fn, n_samples, torch.arange(len(order)), generator)
+def _nade_sample_recompute(W, V, b, c, n_samples, generator):
+    """Right draws, O(n^2 H): c + W[:, :i] x_<i from the whole prefix at every pixel."""
+    x = W.new_zeros(n_samples, W.shape[1])
+    for i in range(W.shape[1]):
+        h = torch.sigmoid(c + x[:, :i] @ W[:, :i].T)
+        x[:, i] = torch.bernoulli(torch.sigmoid(b[i] + h @ V[i]), generator=generator)
+    return x
+
+
+def _nade_sample_late(W, V, b, c, n_samples, generator):
+    """The state updated after the draw: pixel i sees x_<(i-1) only."""
+    H, n = W.shape
+    x, a = W.new_zeros(n_samples, n), c.expand(n_samples, H)
+    for i in range(n):
+        x[:, i] = torch.bernoulli(torch.sigmoid(b[i] + torch.sigmoid(a) @ V[i]), generator=generator)
+        if i:
+            a = a + x[:, i - 1, None] * W[:, i - 1]
+    return x
 
 
 def test_the_specs_pass_their_own_checks():
     assert _failure("fvsbn_log_prob", R.fvsbn_log_prob_spec) is None
     assert _failure("nade_log_prob", R._nade_log_prob_fast) is None
     assert _failure("made_masks", R.made_masks_spec) is None
-    assert _failure("sample", R.sample_spec) is None
+    assert _failure("nade_sample", R.nade_sample_fast) is None
 
 
 @pytest.mark.parametrize("name,fn,says", [
@@ -223,8 +252,9 @@ def test_the_specs_pass_their_own_checks():
     ("nade_log_prob", lambda x, W, c, V, b: R._nade_log_prob_fast(x, W.detach(), c, V, b), "no gradient reaches W"),
     ("made_masks", _made_ge, "sees input"),
     ("made_masks", lambda n, h, o, s: R.made_masks_spec(n, h, torch.argsort(o), s), "not before it in the order"),
-    ("sample", _sample_global, "global random generator"),
-    ("sample", _sample_index_order, "wrong order"),
+    ("nade_sample", _nade_sample_global, "global random generator"),
+    ("nade_sample", _nade_sample_late, "differ from the n-pass sampler"),
+    ("nade_sample", _nade_sample_recompute, "units of work"),
 ])
 def test_checks_catch_wrong_answers_and_say_why(name, fn, says):
     failure = _failure(name, fn)

@@ -1,19 +1,21 @@
-"""Chapter 09's cases: what the learner's FVSBN and NADE log-likelihoods, MADE masks and sampler are
-run on, and how (the learner's kernel).
+"""Chapter 09's cases: what the learner's FVSBN and NADE log-likelihoods, MADE masks and NADE
+sampler are run on, and how (the learner's kernel).
 
 Every run also records whether the learner's function changed its inputs or torch's global random
 state. The NADE run counts the work of the forward pass under a TorchDispatchMode (`WorkCounter`:
 elements read and written by every op that is not a view, plus the multiply-adds of matrix
 products and convolutions); NumPy is refused in that exercise, so the count sees everything the
-call computes. The sampler is run with logits functions built here from arrays, which count their
-calls and record what they were given.
+call computes. The NADE sampler is counted the same way at n = 256, together with the Python lines
+its notebook code runs (`count_lines`), and Python numbers are refused there as well. `LogitsFn` is
+a logits function built from arrays that counts its calls (the page's and the tests' generic
+sampler runs on it).
 """
 import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from autograder.exercise import Case, NO_NUMPY, Task, dtype_name, to_numpy
-from autograder.watch import tensors
+from autograder.watch import count_lines, tensors
 
 WORK_FACTOR = 48  # the NADE forward may do at most WORK_FACTOR * B * n * H units of work
 _FREE = {"detach", "alias", "lift_fresh", "_to_copy_", "set_"}
@@ -157,29 +159,32 @@ def _made_cases(rng) -> list[Case]:
     ]
 
 
-# ---------------------------------------------------------------- cases: sampling
+# ---------------------------------------------------------------- cases: NADE sampling
+
+SAMPLE_WORK_FACTOR = 48  # nade_sample may do at most SAMPLE_WORK_FACTOR * n_samples * n * H units of work
+SAMPLE_WORK_KIND = "n_samples = 2, n = 256, H = 32 (work must stay O(nH) per sample)"
+SAMPLE_LINES = (20, 200)  # and run at most 20 n + 200 Python lines of the notebook's own code there
 
 
-def _triangular(rng, order, scale=1.5):
-    """Weights A with A[d, k] != 0 only where order[k] < order[d]: an FVSBN in that order."""
-    n = len(order)
-    before = order[None, :] < order[:, None]
-    return np.where(before, rng.standard_normal((n, n)) * scale, 0.0), rng.standard_normal(n)
+def _nade_sample_args(rng, n, h, n_samples, dtype="float64", scale=1.0, v_scale=1.0):
+    w = rng.standard_normal((h, n)) * scale
+    v = rng.standard_normal((n, h)) * v_scale
+    b = rng.standard_normal(n) * v_scale
+    c = rng.standard_normal(h) * scale
+    return w, v, b, c, n_samples, int(rng.integers(0, 2**31)), dtype
 
 
-def _sample_cases(rng) -> list[Case]:
-    seed = int(rng.integers(0, 2**31))
-    n = int(rng.integers(6, 20))
-    order = _not_involution(rng, n)
-    probs_order = np.arange(12)
+def _nade_sample_cases(rng) -> list[Case]:
+    n, h = (int(v) for v in rng.integers(6, 20, 2))
     return [
-        Case("an FVSBN in an order that is not its own inverse", (*_triangular(rng, order), order, 64, seed, "float32")),
-        Case("the identity order", (*_triangular(rng, np.arange(10)), np.arange(10), 32, seed + 1, "float32")),
-        Case("logits_fn returns float64 (draw in its dtype)", (*_triangular(rng, order), order, 40, seed + 2, "float64")),
-        Case("a product of Bernoullis, 4000 samples (marginals within 5 sigma)",
-             (np.zeros((12, 12)), rng.standard_normal(12) * 1.5, probs_order, 4000, seed + 3, "float32")),
-        Case("n_samples = 1", (*_triangular(rng, order), order, 1, seed + 4, "float32")),
-        Case("n = 1", (np.zeros((1, 1)), rng.standard_normal(1), np.arange(1), 16, seed + 5, "float32")),
+        Case("float64, random n and H, 64 samples", _nade_sample_args(rng, n, h, 64)),
+        Case("float64, strong weights (every draw depends on the ones before it)",
+             _nade_sample_args(rng, 12, 6, 48, scale=2.0, v_scale=3.0)),
+        Case("H = 1", _nade_sample_args(rng, 9, 1, 32)),
+        Case("n = 1 (x_1 has no predecessors: h_1 = sigmoid(c))", _nade_sample_args(rng, 1, 4, 32)),
+        Case("float32 (probabilities and samples in float32)", _nade_sample_args(rng, 16, 8, 32, "float32")),
+        Case("n_samples = 0 (shape (0, n))", _nade_sample_args(rng, 5, 3, 0)),
+        Case(SAMPLE_WORK_KIND, _nade_sample_args(rng, 256, 32, 2, "float32", 0.1, 0.3)),
     ]
 
 
@@ -283,24 +288,29 @@ class LogitsFn:
         return self.bias + x.to(self.a.dtype) @ self.a.T
 
 
-def _run_sample(fn, case: Case):
-    a, bias, order, n_samples, seed, dtype = case.args
-    order_t = torch.tensor(order, dtype=torch.int64)
-    inputs = _Inputs(order_t)
-    logits_fn = LogitsFn(a, bias, _DT[dtype])
+def _run_nade_sample(fn, case: Case):
+    w, v, b, c, n_samples, seed, dtype = case.args
+    dt = _DT[dtype]
+    params = [torch.tensor(a, dtype=dt) for a in (w, v, b, c)]
+    inputs = _Inputs(*params)
     gen = torch.Generator().manual_seed(seed)
     state = torch.random.get_rng_state()
-    x = fn(logits_fn, n_samples, order_t, gen)
-    out = {"samples": to_numpy(x), "samples_dtype": dtype_name(x), "calls": np.array(logits_fn.calls),
-           "grad_on": np.array(logits_fn.grad_on), "generator_state": to_numpy(gen.get_state()),
-           "rng_unchanged": np.array(torch.equal(state, torch.random.get_rng_state())),
-           "inputs_unchanged": inputs.unchanged()}
-    # the visiting order: a model whose every draw is 1 shows which entries were set before each call
-    ones = LogitsFn(np.zeros_like(a), np.full(len(order), 60.0), torch.float32)
-    fn(ones, 1, order_t, torch.Generator().manual_seed(seed))
-    out["seen"] = to_numpy(torch.stack(ones.seen)) if ones.seen else np.zeros((0, len(order)), np.float32)
-    again = fn(LogitsFn(a, bias, _DT[dtype]), n_samples, order_t, torch.Generator().manual_seed(seed))
-    out["same_twice"] = np.array(isinstance(again, torch.Tensor) and torch.equal(again, x))
+    out = {}
+    if case.kind == SAMPLE_WORK_KIND:
+        counter = WorkCounter()
+        with counter:
+            x, lines = count_lines(fn, (*params, n_samples, gen), SAMPLE_LINES[0] * len(b) + SAMPLE_LINES[1])
+        out.update(work=np.array(counter.work, dtype=np.int64), lines=np.array(lines, dtype=np.int64),
+                   finished=np.array(x is not None))
+        if x is None:  # stopped at the line budget
+            x = torch.zeros(n_samples, len(b), dtype=dt)
+    else:
+        x = fn(*params, n_samples, gen)
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"return a tensor, got {type(x).__name__}")
+    out.update(samples=to_numpy(x), samples_dtype=dtype_name(x), generator_state=to_numpy(gen.get_state()),
+               rng_unchanged=np.array(torch.equal(state, torch.random.get_rng_state())),
+               inputs_unchanged=inputs.unchanged())
     return out
 
 
@@ -310,9 +320,14 @@ NO_NUMPY_OR_NUMBERS = NO_NUMPY | {".item"}  # .item() would leave torch for Pyth
 LEAVES_TORCH = ("stay in torch: the gradients must flow back to W, c, V and b, and the O(nH) work rule is "
                 "counted on torch ops, which a detour through NumPy or Python numbers would hide.")
 
+NO_PYTHON_NUMBERS = NO_NUMPY_OR_NUMBERS | {"float"}  # float(t) leaves torch too (the line budget binds the rest)
+SAMPLE_LEAVES_TORCH = ("stay in torch: the O(nH) work rule is counted on torch ops (and on the Python lines of "
+                       "your own code), which a detour through NumPy or Python numbers would hide.")
+
 TASKS = {
     "fvsbn_log_prob": Task("fvsbn_log_prob", _fvsbn_cases, _run_fvsbn),
     "nade_log_prob": Task("nade_log_prob", _nade_cases, _run_nade, forbidden=NO_NUMPY_OR_NUMBERS, why=LEAVES_TORCH),
     "made_masks": Task("made_masks", _made_cases, _run_made),
-    "sample": Task("sample", _sample_cases, _run_sample),
+    "nade_sample": Task("nade_sample", _nade_sample_cases, _run_nade_sample, forbidden=NO_PYTHON_NUMBERS,
+                        why=SAMPLE_LEAVES_TORCH),
 }
