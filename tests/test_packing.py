@@ -311,3 +311,59 @@ def test_verify_records_and_the_grader_agrees(tmp_path, monkeypatch):
     monkeypatch.setenv(verifier.RECORD_VAR, str(tmp_path))
     verifier.verify(SLUG, "first_fit_decreasing", P.ffd)
     assert verifier.check_record(SLUG, "first_fit_decreasing", 7, tmp_path / "first_fit_decreasing.npz") is None
+
+
+# ---------------------------------------------------------------- boundaries from position_ids
+
+
+def test_boundaries_from_positions_match_the_collators():
+    flat = P.flatten_collate([{"input_ids": [1, 2, 3]}, {"input_ids": [4]}, {"input_ids": [5, 6]}])
+    assert flat["position_ids"].tolist() == [[0, 1, 2, 0, 0, 1]] and flat["labels"].tolist() == [[2, 3, -100, -100, 6, -100]]
+    cu, max_seqlen = P.boundaries_from_positions(flat["position_ids"])
+    assert torch.equal(cu, flat["cu_seq_lens_q"]) and cu.dtype == torch.int32 and max_seqlen == flat["max_length_q"] == 3
+    case = _case("cu_seqlens_from_position_ids", "the positions of a packed_collate batch")
+    want = P.collate(*case.args)["cu_seqlens"]
+    assert torch.equal(P.boundaries_from_positions(torch.from_numpy(P.positions_of(case)))[0], want)
+    assert P.boundaries_from_positions(torch.zeros(1, 0, dtype=torch.int64))[0].tolist() == [0]
+    for bad in ([[1, 2, 0]], [[0, 1], [1, 2]], [[0, 2]], [0, 1]):
+        with pytest.raises(ValueError):
+            P.boundaries_from_positions(torch.tensor(bad))
+
+
+def test_positions_checks_catch_off_by_one_and_a_loop():
+    def off_by_one(pos):
+        cu, m = P.boundaries_from_positions(pos)
+        return torch.cat([cu[:1], cu[1:-1] - 1, cu[-1:]]), m
+
+    with pytest.raises(AssertionError, match="a position is 0"):
+        _run_and_check("cu_seqlens_from_position_ids", off_by_one, _case("cu_seqlens_from_position_ids", "one row"))
+
+    def by_python(pos):  # the right boundaries, one element at a time
+        flat = pos.flatten()
+        starts = [t for t in range(flat.numel()) if int(flat[t]) == 0] + [flat.numel()]
+        return torch.tensor(starts, dtype=torch.int32), max(b - a for a, b in zip(starts[:-1], starts[1:]))
+
+    big = _case("cu_seqlens_from_position_ids", "20 000 tokens")
+    _run_and_check("cu_seqlens_from_position_ids", P.boundaries_from_positions, big)
+    with pytest.raises(AssertionError, match=r"ran \d+ torch ops"):
+        _run_and_check("cu_seqlens_from_position_ids", by_python, big)
+
+
+# ---------------------------------------------------------------- the accumulated loss
+
+
+def test_accumulated_loss_checks_catch_the_mean_of_means_and_one_big_batch():
+    unequal = _case("accumulated_loss", "unequal real-token counts")
+    _run_and_check("accumulated_loss", P.token_sum_losses, unequal)
+    with pytest.raises(AssertionError, match="sum of the micro-batch losses.*whole batch"):
+        _run_and_check("accumulated_loss", P.mean_of_means, unequal)
+
+    def one_big_batch(micro):
+        full = F.cross_entropy(torch.cat([m["logits"].flatten(0, 1) for m in micro]),
+                               torch.cat([m["labels"].flatten() for m in micro]), ignore_index=-100)
+        return [full] + [full.new_zeros(()) for _ in micro[1:]]
+
+    with pytest.raises(AssertionError, match="has a gradient on micro-batch 1's logits"):
+        _run_and_check("accumulated_loss", one_big_batch, unequal)
+    with pytest.raises(AssertionError, match="NaN or inf"):
+        _run_and_check("accumulated_loss", P.mean_of_means, _case("accumulated_loss", "a micro-batch with no real label"))

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from autograder.device import CUDA, DEVICE
 
 from autograder.exercise import NO_NUMPY, Case, Task, dtype_name, raised, to_numpy
-from autograder.watch import INTERPRETING, HostOps, count_lines, tensors
+from autograder.watch import INTERPRETING, HostOps, OpWatch, count_lines, tensors
 
 WORK_CASE = "the work must stay O(n log n + n * bins)"  # the case whose check reads the line count
 
@@ -194,7 +194,17 @@ class AttentionWatch(HostOps):
         super().on_op(name, func, args, kwargs, out)
 
 
-# ---------------------------------------------------------------- helpers
+class TorchOps(OpWatch):
+    """Counts the torch ops a call runs (every aten op, views and allocations included): reading a
+    tensor element by element from Python (`int(t[i])`, `for x in t`) costs one op or more per
+    element, so a count that stays flat as the tensor grows is a count of whole-tensor ops."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def on_op(self, name, func, args, kwargs, out):
+        self.count += 1
 
 
 # ---------------------------------------------------------------- exercise 1: first-fit decreasing
@@ -441,6 +451,149 @@ def _run_collate(fn, case: Case):
     return out
 
 
+# ---------------------------------------------------------------- exercise 5: boundaries from position_ids
+
+OPS_CASE = "20 000 tokens in over 1 000 samples"  # the case whose check reads the op count
+OPS_BUDGET = 60  # torch ops the function may run on it, whatever T and N
+
+
+def _restarting(lengths) -> np.ndarray:
+    """Positions 0, 1, ..., l - 1 for each length, concatenated: what a flattening collator makes."""
+    return np.concatenate([np.arange(n) for n in lengths] or [np.zeros(0)]).astype(np.int64)
+
+
+def _rows(rng, b: int, t: int, low: int, high: int) -> np.ndarray:
+    """(b, t) positions, each row whole samples from its start (lengths long-tailed in [low, high]),
+    its last sample cut at t as a truncated row is."""
+    rows = []
+    for _ in range(b):
+        lengths = _long_tail(rng, t // max(low, 1) + 1, low, high)
+        rows.append(_restarting(lengths)[:t])
+    return np.stack(rows)
+
+
+def _ffd_order(lengths: list[int], capacity: int) -> list[int]:
+    """The samples in packed_collate's row-major order (first-fit decreasing, as exercise 4)."""
+    rows, room = [], []
+    for i in sorted(range(len(lengths)), key=lambda i: (-lengths[i], i)):
+        r = next((r for r, free in enumerate(room) if free >= lengths[i]), len(rows))
+        if r == len(rows):
+            rows.append([])
+            room.append(capacity)
+        rows[r].append(i)
+        room[r] -= lengths[i]
+    return [i for row in rows for i in row]
+
+
+COLLATE_CASE = "the positions of a packed_collate batch, unpadded to (1, nnz)"
+
+
+def _positions_cases(rng) -> list[Case]:
+    jump = _restarting([6, 6])[None, :]
+    jump[0, 8] += 1  # 0 1 ... 5 0 1 3 ...
+    samples = _samples(rng, _long_tail(rng, 12, 1, 20))
+    return [
+        Case("one row (1, T) of samples, as DataCollatorWithFlattening makes it",
+             (_restarting(rng.integers(1, 30, 8))[None, :],)),
+        Case("samples of length 1 (consecutive zeros)", (_restarting([1, 3, 1, 1, 4, 1])[None, :],)),
+        Case("a single sample", (np.arange(13, dtype=np.int64)[None, :],)),
+        Case("every token is a sample of length 1", (np.zeros((1, 9), np.int64),)),
+        Case("(B, T) rows, each starting a new sample (a boundary at every row start)", (_rows(rng, 3, 20, 1, 12),)),
+        Case("int32 positions", (_restarting(rng.integers(1, 20, 5))[None, :].astype(np.int32),)),
+        Case(f"{COLLATE_CASE} (its own cu_seqlens)", (samples, 24)),
+        Case("no tokens, (1, 0)", (np.zeros((1, 0), np.int64),)),
+        Case(f"{OPS_CASE}, (4, 5000) (a constant number of tensor ops)", (_rows(rng, 4, 5000, 1, 60),)),
+        Case("a row starts mid-sample (raise ValueError)", (np.concatenate([np.arange(3, 8), np.arange(4)])[None, :],)),
+        Case("the second row starts mid-sample (raise ValueError)", (np.stack([np.arange(6), np.arange(2, 8)]),)),
+        Case("a position skips ahead inside a sample (raise ValueError)", (jump,)),
+        Case("position_ids is 1-D (raise ValueError)", (np.arange(5, dtype=np.int64),)),
+    ]
+
+
+def positions_of(case: Case) -> np.ndarray:
+    """The position_ids a case hands the learner (a packed_collate case: its real tokens' positions)."""
+    if COLLATE_CASE in case.kind:
+        samples, capacity = case.args
+        lengths = [len(s["input_ids"]) for s in samples]
+        return _restarting([lengths[i] for i in _ffd_order(lengths, capacity)])[None, :]
+    return case.args[0]
+
+
+def _run_positions(fn, case: Case):
+    pos = positions_of(case)
+    given = torch.from_numpy(pos.copy()).to(DEVICE)
+    if "raise" in case.kind:
+        return {"raised": raised(lambda: fn(given)), "changed": np.array(not np.array_equal(given.cpu().numpy(), pos))}
+    with TorchOps() as ops:
+        result = fn(given)
+    if not (isinstance(result, tuple) and len(result) == 2):
+        raise TypeError(f"return a tuple (cu_seqlens, max_seqlen), got {type(result).__name__}")
+    cu, max_seqlen = result
+    return {"cu_seqlens": to_numpy(cu), "cu_seqlens_dtype": dtype_name(cu),
+            "cu_seqlens_device": np.array(str(getattr(cu, "device", "none"))),
+            "max_seqlen": np.array(max_seqlen if isinstance(max_seqlen, int) else -1),
+            "max_seqlen_type": np.array(type(max_seqlen).__name__), "ops": np.array(ops.count),
+            "changed": np.array(not np.array_equal(given.cpu().numpy(), pos))}
+
+
+# ---------------------------------------------------------------- exercise 6: the accumulated loss
+
+
+def _micro_batch(rng, lengths, s: int | None = None, vocab: int = 11, dtype=np.float32, dead: bool = False) -> dict:
+    """One micro-batch: rows right-padded to s, each row's labels real on its first l - 1 tokens
+    (a sample's last token predicts nothing), -100 after; `dead`: every label -100."""
+    s = s or max(lengths)
+    logits = rng.standard_normal((len(lengths), s, vocab)).astype(dtype)
+    labels = np.full((len(lengths), s), IGNORE, np.int64)
+    for r, n in enumerate(lengths):
+        if not dead:
+            labels[r, : n - 1] = rng.integers(0, vocab, n - 1)
+    return {"logits": logits, "labels": labels}
+
+
+def _accumulate_cases(rng) -> list[Case]:
+    tail = [_micro_batch(rng, _long_tail(rng, 4, 2, 64)) for _ in range(3)]
+    return [
+        Case("two micro-batches with equal real-token counts", ([_micro_batch(rng, [5, 5]), _micro_batch(rng, [4, 6])],)),
+        Case("unequal real-token counts (a long sample against short ones)",
+             ([_micro_batch(rng, [40]), _micro_batch(rng, [3, 2, 4])],)),
+        Case("long-tailed micro-batches of different shapes", (tail,)),
+        Case("one micro-batch (the plain token mean)", ([_micro_batch(rng, [7, 3, 9])],)),
+        Case("a micro-batch with no real label (its loss and gradient are 0)",
+             ([_micro_batch(rng, [6, 4]), _micro_batch(rng, [5], dead=True), _micro_batch(rng, [3])],)),
+        Case("float64 logits", ([_micro_batch(rng, [9, 2], dtype=np.float64), _micro_batch(rng, [17], dtype=np.float64)],)),
+        Case("no micro-batches (raise ValueError)", ([],)),
+        Case("no real label anywhere (raise ValueError)", ([_micro_batch(rng, [4], dead=True), _micro_batch(rng, [3], dead=True)],)),
+    ]
+
+
+def _run_accumulate(fn, case: Case):
+    (micro,) = case.args
+    logits = [torch.from_numpy(m["logits"].copy()).to(DEVICE).requires_grad_(True) for m in micro]
+    labels = [torch.from_numpy(m["labels"].copy()).to(DEVICE) for m in micro]
+    given = [{"logits": x, "labels": y} for x, y in zip(logits, labels)]
+    changed = lambda: not all(np.array_equal(x.detach().cpu().numpy(), m["logits"]) and
+                              np.array_equal(y.cpu().numpy(), m["labels"]) for x, y, m in zip(logits, labels, micro))
+    if "raise" in case.kind:
+        return {"raised": raised(lambda: fn(given)), "changed": np.array(changed())}
+    losses = fn(given)
+    if not isinstance(losses, (list, tuple)) or len(losses) != len(micro):
+        raise TypeError(f"return a list of {len(micro)} losses, one per micro-batch, got "
+                        f"{type(losses).__name__}{f' of {len(losses)}' if isinstance(losses, (list, tuple)) else ''}")
+    out = {"values": np.array([float(x.detach()) if isinstance(x, torch.Tensor) else float(x)
+                                for x in losses], dtype=np.float64),
+           "dtypes": np.array([str(dtype_name(x)) for x in losses]),
+           "shapes": np.array([str(tuple(getattr(x, "shape", ()))) for x in losses]), "changed": np.array(changed())}
+    for i, loss in enumerate(losses):  # one backward per micro-batch, as gradient accumulation runs them
+        for x in logits:
+            x.grad = None
+        if isinstance(loss, torch.Tensor) and loss.requires_grad:
+            loss.backward(retain_graph=True)
+        for j, x in enumerate(logits):
+            out[f"grad_{i}_{j}"] = to_numpy(x.grad) if x.grad is not None else np.zeros(x.shape, x.detach().cpu().numpy().dtype)
+    return out
+
+
 # ---------------------------------------------------------------- tasks
 
 NO_LIBRARY_ATTENTION = ("the attention must run inside your Triton kernel, one block of keys at a time with an "
@@ -461,4 +614,12 @@ TASKS = {
         "packed_collate", _collate_cases, _run_collate, forbidden=frozenset({"first_fit_decreasing"}),
         why="write first-fit decreasing again inside this cell, so that this exercise is graded on its own.",
     ),
+    "cu_seqlens_from_position_ids": Task(
+        "cu_seqlens_from_position_ids", _positions_cases, _run_positions,
+        forbidden=NO_NUMPY | frozenset({".untyped_storage", ".storage", ".data_ptr", "ctypes", "memoryview",
+                                        "getattr", "eval", "exec", "__import__", "packed_collate", "unpad_input"}),
+        why=("find the restarts with whole-tensor ops on the device (where the positions are 0), not by reading "
+             "the positions into Python; and derive the boundaries from position_ids alone."),
+    ),
+    "accumulated_loss": Task("accumulated_loss", _accumulate_cases, _run_accumulate),
 }

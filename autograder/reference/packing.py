@@ -17,8 +17,9 @@ import triton  # noqa: E402  (after autograder.device, always)
 import triton.language as tl  # noqa: E402
 
 from autograder.cases.packing import (  # noqa: F401  (re-exported for the page)
-    BATCH_KEYS, IGNORE, SHARP, WORK_CASE, ffd_budget, TASKS, Attention, AttentionWatch, TinyConfig, TinyDecoder, attention_like,
-    attention_varlen, packed_attention, packed_loss, padded_loss, tiny_decoder, _varlen_parts)
+    BATCH_KEYS, COLLATE_CASE, IGNORE, OPS_BUDGET, OPS_CASE, SHARP, WORK_CASE, ffd_budget, TASKS, Attention,
+    AttentionWatch, TinyConfig, TinyDecoder, TorchOps, attention_like, attention_varlen, packed_attention, packed_loss,
+    padded_loss, positions_of, tiny_decoder, _varlen_parts)
 from autograder import rules
 from autograder.exercise import Case, check_outputs, require
 from autograder.tolerance import compare
@@ -249,6 +250,58 @@ def collate(samples: list[dict], capacity: int) -> dict:
     return {"input_ids": ids, "position_ids": pos, "labels": labels, "attention_mask": mask, "cu_seqlens": cu}
 
 
+def flatten_collate(samples: list[dict]) -> dict:
+    """A flattening collator (transformers' DataCollatorWithFlattening with return_flash_attn_kwargs):
+    every sample end to end in one (1, T) row, no padding, positions restarting per sample, labels
+    the next token of the same sample (-100 at each sample's last), and the boundaries as the
+    keyword arguments a varlen attention reads."""
+    ids = [torch.as_tensor(s["input_ids"], dtype=torch.int64) for s in samples]
+    if any(x.numel() == 0 for x in ids):
+        raise ValueError("a sample is empty")
+    labels = [torch.cat([x[1:], x.new_full((1,), IGNORE)]) for x in ids]
+    cu = torch.tensor([0, *np.cumsum([x.numel() for x in ids]).tolist()], dtype=torch.int32)
+    longest = max((x.numel() for x in ids), default=0)
+    return {"input_ids": torch.cat(ids)[None], "position_ids": torch.cat([torch.arange(x.numel()) for x in ids])[None],
+            "labels": torch.cat(labels)[None], "cu_seq_lens_q": cu, "cu_seq_lens_k": cu,
+            "max_length_q": longest, "max_length_k": longest}
+
+
+def boundaries_from_positions(position_ids: torch.Tensor):
+    """(cu_seqlens int32, max_seqlen int) of (B, T) positions that restart at 0 per sample."""
+    pos = torch.as_tensor(position_ids)
+    if pos.dim() != 2:
+        raise ValueError(f"position_ids must be (B, T), got {tuple(pos.shape)}")
+    if pos.numel() and bool((pos[:, 0] != 0).any()):
+        raise ValueError("a row starts mid-sample: its first position is not 0")
+    step_ok = (pos[:, 1:] == 0) | (pos[:, 1:] == pos[:, :-1] + 1)
+    if not bool(step_ok.all()):
+        raise ValueError("a position is neither 0 (a new sample) nor the previous one plus 1")
+    flat = pos.flatten()
+    starts = (flat == 0).nonzero().flatten()
+    cu = torch.cat([starts, starts.new_tensor([flat.numel()])]).to(torch.int32)
+    return cu, int((cu[1:] - cu[:-1]).max()) if cu.numel() > 1 else 0
+
+
+def token_sum_losses(micro_batches: list[dict]) -> list[torch.Tensor]:
+    """Per micro-batch: its summed token cross-entropy over the labels != -100, divided by the
+    number of such labels in the whole batch, so that the losses sum to the full batch's token
+    mean and their accumulated gradients are the full batch's."""
+    if not micro_batches:
+        raise ValueError("no micro-batches")
+    n_items = sum(int((m["labels"] != IGNORE).sum()) for m in micro_batches)
+    if n_items == 0:
+        raise ValueError("no label in the batch is real: the mean over real tokens is undefined")
+    return [F.cross_entropy(m["logits"].flatten(0, -2), m["labels"].flatten(), ignore_index=IGNORE,
+                            reduction="sum") / n_items for m in micro_batches]
+
+
+def mean_of_means(micro_batches: list[dict]) -> list[torch.Tensor]:
+    """The trap: each micro-batch's own token mean, divided by the number of micro-batches (what
+    accumulating `loss / accumulation_steps` does)."""
+    return [F.cross_entropy(m["logits"].flatten(0, -2), m["labels"].flatten(), ignore_index=IGNORE)
+            / len(micro_batches) for m in micro_batches]
+
+
 # ---------------------------------------------------------------- references and checks (the grader's process)
 
 
@@ -358,7 +411,7 @@ def _tt_limit(case: Case) -> int:
 
 RUNNING_MAX = ("exp of a raw score overflows float32 past 88.7: keep each row's running max m, take "
                "p = exp(s - m_new) and rescale the sum and the accumulator by exp(m_old - m_new) at every key "
-               "block (the online softmax of chapter 04, section 2; see section 6)")
+               "block (the online softmax of chapter 04, section 2; see section 8)")
 
 
 def _check_varlen_values(case: Case, got, want) -> None:
@@ -391,12 +444,12 @@ def _check_varlen_launch(case: Case, got) -> None:
     if n > 1:
         name = names[0] if len(set(names)) == 1 else "kernels"
         raise AssertionError(f"launched {name} {n} times for {n_seq} sequences: one launch must cover every "
-                             "sequence through cu_seqlens (a grid axis over the sequences), see section 6")
+                             "sequence through cu_seqlens (a grid axis over the sequences), see section 8")
     rules.kernel_rules(got, kernels={"varlen_kernel"}, launches=1, host=True,
-                       block_limits={"BLOCK_N": BLOCK_LIMIT, "BLOCK_M": BLOCK_LIMIT}, precision="ieee", see="section 6")
+                       block_limits={"BLOCK_N": BLOCK_LIMIT, "BLOCK_M": BLOCK_LIMIT}, precision="ieee", see="section 8")
     if float(got["loads_per_program"]) >= 0 and not np.atleast_1d(got["dot_precisions"]).size:  # interpreted
         raise AssertionError("varlen_kernel ran no tl.dot: the scores q k^T and the products p v are tl.dot calls "
-                             "on blocks inside the kernel, see section 6")
+                             "on blocks inside the kernel, see section 8")
     consts = rules.constexprs(got, 0)
     grid = [int(x) for x in np.asarray(got["grids"])[0]]
     bm = int(consts["BLOCK_M"]) if consts.get("BLOCK_M", "").isdigit() else None
@@ -404,7 +457,7 @@ def _check_varlen_launch(case: Case, got) -> None:
     if grid != want:
         raise AssertionError(f"launched varlen_kernel on a grid of {tuple(grid)} for {n_seq} sequences and {heads} "
                              "head(s): launch one program per (query block, sequence, head), a grid of "
-                             "(cdiv(max_seqlen, BLOCK_M), N, H), see section 6")
+                             "(cdiv(max_seqlen, BLOCK_M), N, H), see section 8")
     loads = int(got.get("kernel_loads", -1))
     bn = int(consts["BLOCK_N"]) if consts.get("BLOCK_N", "").isdigit() else None
     if loads >= 0 and bm and bn:
@@ -414,7 +467,7 @@ def _check_varlen_launch(case: Case, got) -> None:
             raise AssertionError(f"varlen_kernel ran {loads} tl.load calls where one pass over the keys takes at "
                                  f"most {one_pass} (a few per program, then K and V once per key block): read "
                                  "each key block once and keep a running max instead of finding the row's max "
-                                 "in a first pass (the online softmax, chapter 04 section 2; see section 6)")
+                                 "in a first pass (the online softmax, chapter 04 section 2; see section 8)")
 
 
 def _check_varlen(case: Case, got, want):
@@ -490,11 +543,111 @@ def _check_collate(case: Case, got, want):
     _check_hinted(got, {k: want[k] for k in BATCH_KEYS}, _COLLATE_HINTS)
 
 
+def _ref_positions(case: Case):
+    if "raise" in case.kind:
+        return {"raised": np.array("ValueError")}
+    if COLLATE_CASE in case.kind:  # the collate's own boundaries, not a recomputation from positions
+        cu = collate(*case.args)["cu_seqlens"]
+        max_seqlen = int((cu[1:] - cu[:-1]).max())
+    else:
+        cu, max_seqlen = boundaries_from_positions(torch.from_numpy(positions_of(case)))
+    return {"cu_seqlens": cu.numpy(), "cu_seqlens_dtype": np.array("int32"), "max_seqlen": np.array(max_seqlen),
+            "max_seqlen_type": np.array("int")}
+
+
+_POSITION_HINTS = {
+    "cu_seqlens": ("cu_seqlens are the flat indices where a position is 0 (a sample starts), then the number of "
+                   "tokens: N + 1 entries, row-major over (B, T), see section 6"),
+    "max_seqlen": "max_seqlen is the longest sample's length (the largest step of cu_seqlens; 0 without tokens)",
+    "max_seqlen_type": "max_seqlen must be a Python int (int(...)), not a tensor",
+}
+
+
+def _check_positions(case: Case, got, want):
+    _check_unchanged(got, "cu_seqlens_from_position_ids")
+    if "raise" in case.kind:
+        return _check_raised(case, got, "position_ids must be 2-D, every row must start at position 0 (a row that "
+                                        "starts mid-sample would merge with the previous row's last sample), and "
+                                        "every later position is 0 or the previous one plus 1 (section 6)")
+    require(got, want)
+    if str(got["cu_seqlens_dtype"]) != "int32":
+        raise AssertionError(f"cu_seqlens has dtype {got['cu_seqlens_dtype']}: varlen kernels read int32 offsets")
+    _check_hinted(got, {k: want[k] for k in ("cu_seqlens", "max_seqlen", "max_seqlen_type")}, _POSITION_HINTS)
+    if str(got["cu_seqlens_device"]) != str(DEVICE) and not str(got["cu_seqlens_device"]).startswith(str(DEVICE)):
+        raise AssertionError(f"cu_seqlens is on {got['cu_seqlens_device']}: keep it on position_ids' device")
+    if OPS_CASE in case.kind and int(got["ops"]) > OPS_BUDGET:
+        raise AssertionError(
+            f"ran {int(got['ops'])} torch ops on {OPS_CASE}, more than {OPS_BUDGET}: find every restart at once "
+            "(compare the whole tensor with 0, take the indices) instead of reading positions or samples one by "
+            "one from Python, which costs an op and a device sync each (section 6)")
+
+
+def _ref_accumulate(case: Case):
+    (micro,) = case.args
+    if "raise" in case.kind:
+        return {"raised": np.array("ValueError")}
+    logits = [torch.from_numpy(m["logits"]).requires_grad_(True) for m in micro]
+    labels = [torch.from_numpy(m["labels"]) for m in micro]
+    # one big batch: every micro-batch's tokens in one cross-entropy, the mean over all real labels
+    full = F.cross_entropy(torch.cat([x.flatten(0, -2) for x in logits]), torch.cat([y.flatten() for y in labels]),
+                           ignore_index=IGNORE)
+    full.backward()
+    parts = token_sum_losses([{"logits": x.detach(), "labels": y} for x, y in zip(logits, labels)])
+    out = {"values": np.array([float(p) for p in parts]), "full": full.detach().double().numpy(),
+           "dtypes": np.array([str(m["logits"].dtype) for m in micro]), "shapes": np.array(["()"] * len(micro))}
+    for i, x in enumerate(logits):
+        out[f"grad_{i}"] = x.grad.numpy()
+    return out
+
+
+def _check_accumulate(case: Case, got, want):
+    _check_unchanged(got, "accumulated_loss")
+    if "raise" in case.kind:
+        return _check_raised(case, got, "raise ValueError for an empty list, and when no label of any micro-batch "
+                                        "is real (the token mean has no tokens to average)")
+    require(got, {"values": None, "dtypes": None, "shapes": None})
+    n = len(want["values"])
+    if list(map(str, got["shapes"])) != ["()"] * n:
+        raise AssertionError(f"the losses have shapes {', '.join(map(str, got['shapes']))}: return one scalar "
+                             "(0-d) tensor per micro-batch")
+    if list(map(str, got["dtypes"])) != list(map(str, want["dtypes"])):
+        raise AssertionError(f"the losses have dtypes {', '.join(map(str, got['dtypes']))}: keep the logits' dtype")
+    values = np.asarray(got["values"], np.float64)
+    if not np.isfinite(values).all():
+        raise AssertionError("a loss is NaN or inf: a micro-batch without real labels adds 0, it is not a mean "
+                             "over 0 tokens (section 7)")
+    dtype = str(want["dtypes"][0])
+    try:
+        compare(np.array(values.sum(), dtype), np.asarray(want["full"], dtype), "sum of the micro-batch losses")
+    except AssertionError as e:
+        raise AssertionError(
+            f"{e}; the losses must add up to one big batch's mean over all real tokens: sum each micro-batch's "
+            "token losses and divide by the number of real labels in the whole batch, not by the micro-batch's "
+            "own count (a mean per micro-batch weights the tokens of a short one more; section 7)") from None
+    for i in range(n):
+        for j in range(n):
+            if i != j and np.any(np.asarray(got[f"grad_{i}_{j}"]) != 0):
+                raise AssertionError(
+                    f"the loss of micro-batch {i} has a gradient on micro-batch {j}'s logits: each micro-batch's "
+                    "loss must come from its own logits and labels (and the batch's count of real labels), so "
+                    "that its backward can run right after its forward and free its activations (section 7)")
+    try:
+        compare(values.astype(dtype), want["values"].astype(dtype), "micro-batch losses")
+        for i in range(n):
+            compare(np.asarray(got[f"grad_{i}_{i}"]), want[f"grad_{i}"], f"gradient of micro-batch {i}'s logits")
+    except AssertionError as e:
+        raise AssertionError(f"{e}; micro-batch i's loss is its summed token losses over the whole batch's count "
+                             "of real labels, and backward on each loss in turn gives one big batch's gradient "
+                             "(section 7)") from None
+
+
 EXERCISES = {
     "first_fit_decreasing": TASKS["first_fit_decreasing"].graded(_ref_ffd, _check_ffd),
     "unpad_input": TASKS["unpad_input"].graded(_ref_unpad, _check_unpad),
     "varlen_attention": TASKS["varlen_attention"].graded(_ref_varlen, _check_varlen),
     "packed_collate": TASKS["packed_collate"].graded(_ref_collate, _check_collate),
+    "cu_seqlens_from_position_ids": TASKS["cu_seqlens_from_position_ids"].graded(_ref_positions, _check_positions),
+    "accumulated_loss": TASKS["accumulated_loss"].graded(_ref_accumulate, _check_accumulate),
 }
 
 
