@@ -351,10 +351,91 @@ def _run_pe(fn, case: Case):
     return out
 
 
+# ---------------------------------------------------------------- exercise 5: rnn_bptt
+
+
+class AutogradUse(TorchFunctionMode):
+    """Whether autograd did any of the work while active: a torch function that returned a tensor
+    requiring grad (a graph was being built: requires_grad_, enable_grad, a parameter) or a call
+    into autograd's engine (Tensor.backward, torch.autograd.grad, torch.func's transforms reach
+    aten through it). `names`: the functions seen doing so, sorted."""
+
+    ENGINE = ("backward", "grad", "vjp", "jvp", "jacrev", "jacfwd", "hessian", "vmap")
+
+    def __init__(self):
+        super().__init__()
+        self._seen = set()
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", "") or ""
+        if name in self.ENGINE or name.startswith("_make_grads"):
+            self._seen.add(name)
+        out = func(*args, **(kwargs or {}))
+        if any(t.requires_grad for t in _tensors(out)):
+            self._seen.add(name or "a torch function")
+        return out
+
+    @property
+    def names(self) -> np.ndarray:
+        return np.array(sorted(self._seen), dtype=str)
+
+
+def _tensors(tree):
+    if torch.is_tensor(tree):
+        yield tree
+    elif isinstance(tree, (list, tuple)):
+        for t in tree:
+            yield from _tensors(t)
+
+
+BPTT_INPUTS = ("x", "h0", "W_xh", "W_hh", "b", "dL_dh")
+BPTT_OUTPUTS = ("dW_xh", "dW_hh", "db", "dh0")
+
+
+def _bptt_case(rng, kind, T, B, I, H, scale=1.0, last_only=False, zero_h0=False):
+    x = rng.standard_normal((T, B, I))
+    h0 = np.zeros((B, H)) if zero_h0 else np.tanh(rng.standard_normal((B, H)))
+    W_xh = rng.standard_normal((H, I)) / math.sqrt(I)
+    W_hh = scale * rng.standard_normal((H, H)) / math.sqrt(H)
+    b = 0.1 * rng.standard_normal(H)
+    dL_dh = rng.standard_normal((T, B, H))
+    if last_only:
+        dL_dh[:-1] = 0.0  # the loss reads only h_T: every earlier gradient arrives through the recurrence
+    return Case(kind, (x, h0, W_xh, W_hh, b, dL_dh))
+
+
+def _bptt_cases(rng):
+    T, B, I, H = (int(v) for v in rng.integers(2, 9, 4))
+    return [
+        _bptt_case(rng, "one step (T = 1): dh0 = W_hh^T (diag(1 - h_1^2) dL/dh_1)", 1, 2, 3, 4),
+        _bptt_case(rng, "two steps, batch 1", 2, 1, 3, 5),
+        _bptt_case(rng, "the loss reads only h_T (every other gradient comes through the recurrence)", 9, 3, 4, 6,
+                   last_only=True),
+        _bptt_case(rng, "random sizes, a loss at every step", T, B, I, H),
+        _bptt_case(rng, "h0 = 0 (the first step's W_hh term vanishes, dh0 does not)", 6, 2, 5, 3, zero_h0=True),
+        _bptt_case(rng, "large recurrent weights (saturated tanh)", 7, 2, 3, 4, scale=4.0),
+        _bptt_case(rng, "a hidden size of 1", 5, 3, 2, 1),
+    ]
+
+
+def _run_bptt(fn, case: Case):
+    inputs = [_tensor(a) for a in case.args]  # no requires_grad: the gradients are the learner's to compute
+    with AutogradUse() as used, LibraryCalls(LSTM_LIBRARY + ("rnn_tanh", "rnn_relu", "_cudnn_rnn")) as calls:
+        out = fn(*inputs)
+    if not isinstance(out, (tuple, list)) or len(out) != 4 or not all(torch.is_tensor(t) for t in out):
+        raise TypeError(f"rnn_bptt must return a tuple of four tensors (dW_xh, dW_hh, db, dh0), got {type(out).__name__}")
+    result = {name: to_numpy(t) for name, t in zip(BPTT_OUTPUTS, out)}
+    return {**result, "autograd": used.names, "library_calls": calls.found}
+
+
+
 # Names refused in the learner's source (a ".name" only as an attribute: F.softmax, x.softmax, not the
 # learner's own function softmax); the runs' LibraryCalls catch the same calls reached any other way.
 LSTM_REFUSED = frozenset({"LSTMCell", "LSTM", "_VF", "lstm_cell", "_VariableFunctions", ".lstm",
                           ".quantized_lstm_cell", "._thnn_fused_lstm_cell"})
+BPTT_REFUSED = frozenset({"autograd", ".backward", ".grad", "torch.func", "functorch", "vjp", "jvp", "jacrev",
+                          "jacfwd", "vmap", "hessian", "requires_grad_", ".requires_grad", "enable_grad",
+                          "set_grad_enabled", "inference_mode", "._C", "overrides", "RNN", "RNNCell", "rnn_tanh", "rnn_tanh_cell", "_VF", "_VariableFunctions"})
 MHA_REFUSED = frozenset({"MultiheadAttention", "multi_head_attention_forward", "_native_multi_head_attention"})
 ATTENTION_REFUSED = frozenset({"scaled_dot_product_attention", *MHA_REFUSED, "scipy", ".softmax", ".log_softmax",
                                ".logsumexp", ".softmin", ".gumbel_softmax", "._softmax", "._log_softmax",
@@ -381,4 +462,11 @@ TASKS = {
             "MultiheadAttention is what you are checked against.",
     ),
     "sinusoidal_positional_encoding": Task("sinusoidal_positional_encoding", _pe_cases, _run_pe),
+    "rnn_bptt": Task(
+        "rnn_bptt", _bptt_cases, _run_bptt,
+        forbidden=BPTT_REFUSED,
+        why="back-propagate through time yourself: run the forward, keep the states, then walk back from step T "
+            "to step 1 carrying dL/dh_t (section 1); autograd in any form (backward, torch.autograd, torch.func) "
+            "would do the exercise for you.",
+    ),
 }

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from autograder.device import DEVICE
-from autograder.cases.transformer import TASKS, LSTM_INPUTS, _lstm_outputs, attention_grads, rotation_residual  # noqa: F401
+from autograder.cases.transformer import TASKS, BPTT_OUTPUTS, LSTM_INPUTS, _lstm_outputs, attention_grads, rotation_residual  # noqa: F401
 from autograder.exercise import Case, require, to_numpy
 from autograder.tolerance import compare, tolerance
 
@@ -40,6 +40,26 @@ def lstm_cell_torch(x, h, c, W_ih, W_hh, b_ih, b_hh):
     cell = nn.LSTMCell(W_ih.shape[1], W_hh.shape[1], dtype=x.dtype, device=x.device)
     weights = {"weight_ih": W_ih, "weight_hh": W_hh, "bias_ih": b_ih, "bias_hh": b_hh}
     return torch.func.functional_call(cell, weights, (x, (h, c)))
+
+
+def rnn_forward(x, h0, W_xh, W_hh, b):
+    """h_t = tanh(x_t W_xh^T + h_{t-1} W_hh^T + b) for t = 1..T (Elman 1990): (T, B, H)."""
+    hs, h = [], h0
+    for x_t in x:  # (B, I)
+        h = torch.tanh(x_t @ W_xh.T + h @ W_hh.T + b)  # (B, H)
+        hs.append(h)
+    return torch.stack(hs)
+
+
+def rnn_bptt_autograd(x, h0, W_xh, W_hh, b, dL_dh):
+    """The gradients of L = sum_t <dL_dh[t], h_t> with respect to (W_xh, W_hh, b, h0), by autograd:
+    the ground truth for Exercise 5 (fp64)."""
+    leaves = [t.detach().clone().requires_grad_() for t in (W_xh, W_hh, b, h0)]
+    W_xh_, W_hh_, b_, h0_ = leaves
+    with torch.enable_grad():
+        hs = rnn_forward(x, h0_, W_xh_, W_hh_, b_)  # (T, B, H)
+        grads = torch.autograd.grad((hs * dL_dh).sum(), leaves)
+    return tuple(g.detach() for g in grads)  # dW_xh, dW_hh, db, dh0
 
 
 def attention_spec(q, k, v, mask=None):
@@ -354,6 +374,36 @@ def _check_pe(case: Case, got, want):
                                  f"{res:.3g}: each pair must be (sin, cos) of the same angle p * omega_i")
 
 
+# ---------------------------------------------------------------- exercise 5: rnn_bptt
+
+
+def _ref_bptt(case: Case):
+    args = [torch.tensor(a) for a in case.args]  # CPU, fp64
+    grads = rnn_bptt_autograd(*args)
+    return {**{n: to_numpy(g) for n, g in zip(BPTT_OUTPUTS, grads)}, "autograd": NO_CALLS, "library_calls": NO_CALLS}
+
+
+BPTT_HINTS = {
+    "dW_xh": "dL/dW_xh = sum over t = 1..T of (dL/da_t)^T x_t, with dL/da_t = (1 - h_t^2) * dL/dh_t",
+    "dW_hh": "dL/dW_hh = sum over t = 1..T of (dL/da_t)^T h_{t-1}: the t = 1 term multiplies h0, and dL/dh_t must "
+             "include what flows back from step t + 1",
+    "db": "dL/db = sum over t and over the batch of dL/da_t",
+    "dh0": "dh0 is what flows back from step 1: (dL/da_1) W_hh",
+}
+
+
+def _check_bptt(case: Case, got, want):
+    require(got, want)
+    used = [str(c) for c in np.asarray(got["autograd"]).reshape(-1)]
+    if used:
+        raise AssertionError(f"autograd did the work ({', '.join(used[:4])}): the gradients must be yours, a forward "
+                             "that keeps the states and a walk back from step T to step 1 (section 1, "
+                             "'Back-propagation through time by hand')")
+    _refuse_library(got, "write the recurrence h_t = tanh(x_t W_xh^T + h_{t-1} W_hh^T + b) yourself")
+    for name in BPTT_OUTPUTS:
+        _compare(got[name], want[name], name, BPTT_HINTS[name] + " (section 1).")
+
+
 # ---------------------------------------------------------------- the exercises
 
 EXERCISES = {
@@ -361,6 +411,7 @@ EXERCISES = {
     "scaled_dot_product_attention": TASKS["scaled_dot_product_attention"].graded(_ref_attention, _check_attention),
     "MultiHeadAttention": TASKS["MultiHeadAttention"].graded(_ref_mha, _check_mha),
     "sinusoidal_positional_encoding": TASKS["sinusoidal_positional_encoding"].graded(_ref_pe, _check_pe),
+    "rnn_bptt": TASKS["rnn_bptt"].graded(_ref_bptt, _check_bptt),
 }
 
 
