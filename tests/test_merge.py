@@ -1,5 +1,6 @@
 """Chapter 01's method rules, each shown to bind on its own: with the refused names set aside, the
-run-side recorders (line count, read counts, host ops, launches, tile stores, loads per program)
+run-side recorders (line count, read counts, host ops, launches, tile stores, elements loaded and
+load calls per program)
 still fail every way of getting the right output without the technique, and the solution passes."""
 import re
 from pathlib import Path
@@ -149,7 +150,7 @@ def triton_merge(a, b):
         return out
     pos_a = torch.arange(m) + (b[None, :] < a[:, None]).sum(1)
     pos_b = torch.arange(n) + (a[None, :] <= b[:, None]).sum(1)
-    merge_kernel[(triton.cdiv(max(m, n), 1024),)](a, b, pos_a, pos_b, out, m, n, BLOCK=1024)
+    merge_kernel[(triton.cdiv(max(m, n), 256),)](a, b, pos_a, pos_b, out, m, n, BLOCK=256)
     return out
 '''
 
@@ -166,14 +167,20 @@ def _triton_variants() -> dict[str, tuple[str, str]]:
         "sort and copy": (_submission("triton_host_sort_copy_kernel"), "computed on the host"),
         "bucketize and copy": (_submission("triton_host_bucketize"), "computed on the host"),
         "ranks scattered": (_submission("triton_rank_scatter"), "spread over"),
-        "one big block": (_variant(good, "BLOCK = 1024", "BLOCK = triton.next_power_of_2(m + n)"), "at most 1024"),
+        "one big block": (_variant(good, "BLOCK = 256", "BLOCK = 512"), "at most 256"),
+        "tiny blocks": (_variant(good, "BLOCK = 256", "BLOCK = 16"), "wants 64 <= BLOCK <= 256"),
         "two launches": (good.rstrip() + "\n\n\n_once = triton_merge\n\n\ndef triton_merge(a, b):\n"
                          "    _once(a[:0], b)\n    return _once(a, b)\n", "exactly 1"),
         "short grid": (_variant(good, "grid = (triton.cdiv(m + n, BLOCK),)", "grid = (triton.cdiv(m + n, BLOCK) + 1,)"),
                        "one program per tile"),
-        "never writes": (_variant(good, "tl.store(out_ptr + d, tl.where(take_a, a_i, b_j), mask=valid)",
-                                  "tl.store(out_ptr + d, tl.where(take_a, a_i, b_j), mask=valid & (d < 0))"),
-                         "elements differ"),
+        "never writes": (_variant(good, "tl.store(out_ptr + x_at, x, mask=has_x)",
+                                  "tl.store(out_ptr + x_at, x, mask=has_x & (x_at < 0))"), "elements differ"),
+        "per-lane global search": (_submission("triton_lane_search"), "elements per output"),
+        "reads past its slice": (_variant(good, "x = tl.load(a_ptr + i0 + lane, mask=has_x, other=0)",
+                                          "x = tl.load(a_ptr + i0 + lane, mask=i0 + lane < m, other=0)"),
+                                 "elements per output"),
+        "idle load rounds": (_variant(good, "for _ in range(R_TILE):", "for _ in range(R_TILE + 40):"),
+                             "tl.load calls per program"),
     }
 
 
@@ -210,7 +217,7 @@ def triton_merge(a, b):
             merged[k].copy_(a[i]); i += 1
         else:
             merged[k].copy_(b[j]); j += 1
-    merge_kernel[(triton.cdiv(m + n, 1024),)](merged, out, m + n, BLOCK=1024)
+    merge_kernel[(triton.cdiv(m + n, 256),)](merged, out, m + n, BLOCK=256)
     return out
 '''
 

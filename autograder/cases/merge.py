@@ -7,7 +7,8 @@ Each run records, besides the outputs, what the exercise's cost rule needs:
 - `merge_path_partition`: the elements each call reads from `a` and `b`, handed over as
   `ReadCounter` sequences (no `__array__`, so NumPy cannot read them behind the counter's back);
 - `triton_merge`: the Triton launches and the host-side torch ops (`HostOps`, fresh empties
-  poisoned), and under the interpreter which outputs each program stored (`TileStores`).
+  poisoned), and under the interpreter which outputs each program stored and how many elements its
+  loads read (`TileStores`; the calls per program come from `TritonLaunches.launch_loads`).
 """
 import ast
 import inspect
@@ -37,10 +38,21 @@ def read_bound(m: int, n: int) -> int:
     return 4 * (min(m, n).bit_length() + 2)
 
 
-def load_bound(total: int, block: int) -> int:
-    """tl.load calls one program of `merge_kernel` may make: O(log(m + n) + log(BLOCK)), the binary
-    searches of the corners and of the lanes, run in lock step."""
-    return 8 * (total.bit_length() + block.bit_length() + 2)
+BLOCK_RANGE = (64, 256)  # the tile's comparison holds BLOCK^2 values; below 64 the corner searches dominate
+
+
+def load_calls_bound(total: int) -> int:
+    """tl.load calls one program of `merge_kernel` may make: the corner searches' rounds, two loads
+    each, with room for two scalar searches (4 (bit_length(m + n) + 1)), and a few block loads of the
+    tile (8): no loop of loads over the tile's elements or the lanes' searches."""
+    return 4 * (total.bit_length() + 1) + 8
+
+
+def element_load_bound(total: int, programs: int) -> int:
+    """Enabled tl.load lanes the whole launch may read: every element of every tile once (m + n in
+    all, the tiles partition a and b), and per program the corner searches' probes, at most
+    2 corners x 2 loads x (bit_length(m + n) + 1) rounds."""
+    return total + programs * 4 * (total.bit_length() + 1)
 
 
 def _sorted(rng: np.random.Generator, size: int, low: int, high: int, dtype=np.int64) -> np.ndarray:
@@ -133,20 +145,25 @@ class TileStores(TritonLaunches):
     """TritonLaunches that also records, under the interpreter, which elements every program of the
     first launch stores, per tensor argument: `tiles(name)` gives each program's lowest and one past
     its highest element offset, and how many distinct elements it wrote. A merge-path program writes
-    one contiguous tile of the output, the next program the next tile."""
+    one contiguous tile of the output, the next program the next tile. `load_lanes` counts the
+    elements the first launch's tl.loads read (enabled lanes; `launch_loads` counts calls)."""
 
     def __init__(self):
         super().__init__()
         self.stored: dict[tuple[int, str], list[np.ndarray]] = {}
+        self.load_lanes = 0  # enabled lanes of every tl.load of the first launch: elements read
 
     def _touch(self, what, ptrs, mask) -> None:
-        super()._touch(what, ptrs, mask)  # counts, and refuses lanes out of bounds
-        if what != "stores" or self._current is None or self._current is not self.launches[0]:
+        super()._touch(what, ptrs, mask)  # counts calls, and refuses lanes out of bounds
+        if self._current is None or self._current is not self.launches[0]:
+            return
+        addr = np.asarray(ptrs.data, dtype=np.uint64)
+        on = np.broadcast_to(np.asarray(mask.data, dtype=bool), addr.shape)
+        if what == "loads":
+            self.load_lanes += int(on.sum())
             return
         from triton.runtime.interpreter import interpreter_builder
 
-        addr = np.asarray(ptrs.data, dtype=np.uint64)
-        on = np.broadcast_to(np.asarray(mask.data, dtype=bool), addr.shape)
         addr = addr[on].astype(np.int64)
         size = max(1, ptrs.get_element_ty().primitive_bitwidth // 8)
         program = int(interpreter_builder.grid_idx[0])
@@ -174,7 +191,7 @@ class TileStores(TritonLaunches):
 class MergeWatch(HostOps):
     """HostOps (host-side torch work, fresh empties poisoned) whose launch recorder is TileStores.
     With `compile=False` the launched kernels are not compiled for sm_90 (each specialization costs
-    about half a second, and STEPS differs with m + n): the cases in COMPILED stand for the rest."""
+    about half a second, and R_TILE differs with min(m, n)): the cases in COMPILED stand for the rest."""
 
     def __init__(self, compile: bool = True):
         super().__init__(poison=True)
@@ -192,6 +209,7 @@ class MergeWatch(HostOps):
         out["store_targets"] = np.array(targets, dtype=str)
         programs = stores.launches[0].programs if stores.launches else 0
         out["tiles"] = stores.tiles(targets[0], programs) if len(targets) == 1 else np.zeros((0, 3), np.int64)
+        out["load_lanes"] = np.array(stores.load_lanes if INTERPRETING and stores.launches else -1)
         return out
 
 

@@ -2,7 +2,9 @@
 
 Spec: a stable merge (equal keys from `a` before `b`) written as the stable sort of the
 concatenation, obviously right and never shown to learners as a method. Fast: a two-level
-merge-path kernel in Triton (co-rank per program, then per lane inside the program's tile).
+merge-path kernel in Triton: co-ranks of each program's corners, then the program's tile loaded
+once and ranked inside with a BLOCK x BLOCK comparison (`merge_triton`); the page's naive second
+level, a binary search per output in global memory, is `merge_triton_lanes`.
 """
 import numpy as np
 import torch
@@ -12,7 +14,7 @@ import triton  # noqa: E402
 import triton.language as tl  # noqa: E402
 
 from autograder import rules
-from autograder.cases.merge import MEMORY_LIMIT, TASKS, _diags, line_budget, load_bound, read_bound
+from autograder.cases.merge import MEMORY_LIMIT, TASKS, BLOCK_RANGE, _diags, element_load_bound, line_budget, load_calls_bound, read_bound
 from autograder.exercise import Case, check_outputs, require
 from autograder.watch import ReadCounter
 
@@ -72,17 +74,59 @@ def co_rank(a: np.ndarray, b: np.ndarray, diag: int) -> int:
 
 
 @triton.jit
-def _co_rank(a_ptr, b_ptr, d, lo, hi, n, ITERS: tl.constexpr):
-    """Largest i in [lo, hi] with a[i-1] <= b[d-i]: the co-rank of diagonal d (scalar or block)."""
-    for _ in range(ITERS):
+def _co_rank(a_ptr, b_ptr, d, lo, hi, ROUNDS: tl.constexpr):
+    """Largest i in [lo, hi] with a[i-1] <= b[d-i]: the co-rank of diagonal d (scalar or block).
+    ROUNDS >= ceil(log2(hi - lo + 1)) for every lane; a converged lane loads nothing."""
+    for _ in range(ROUNDS):
         active = lo < hi
-        mid = (lo + hi + 1) // 2  # >= 1 whenever active, and d - mid < n
+        mid = (lo + hi + 1) // 2  # in [lo + 1, hi], so a[mid-1] and b[d-mid] exist
         a_prev = tl.load(a_ptr + mid - 1, mask=active, other=0)
-        b_here = tl.load(b_ptr + d - mid, mask=active & (d - mid < n), other=0)
-        too_far = active & (d - mid < n) & (a_prev > b_here)  # a[mid-1] belongs after b[d-mid]
+        b_here = tl.load(b_ptr + d - mid, mask=active, other=0)
+        too_far = active & (a_prev > b_here)  # a[mid-1] belongs after b[d-mid]
         hi = tl.where(too_far, mid - 1, hi)
         lo = tl.where(active & ~too_far, mid, lo)
     return lo
+
+
+@triton.jit
+def _corners(a_ptr, b_ptr, m, n, BLOCK: tl.constexpr, R_TILE: tl.constexpr):
+    """Program pid's outputs [d0, d1) and the co-ranks i0, i1 of its two corners, searched together."""
+    d0 = tl.program_id(0) * BLOCK
+    d1 = tl.minimum(d0 + BLOCK, m + n)
+    pair = tl.arange(0, 2)  # (2,) corner 0 and corner 1 in lock step
+    dd = tl.where(pair == 0, d0, d1)
+    i = _co_rank(a_ptr, b_ptr, dd, tl.maximum(dd - n, 0), tl.minimum(dd, m), R_TILE)
+    i0 = tl.sum(tl.where(pair == 0, i, 0), axis=0)
+    i1 = tl.sum(tl.where(pair == 1, i, 0), axis=0)
+    return d0, d1, i0, i1
+
+
+@triton.jit
+def merge_lanes_kernel(
+    a_ptr,  # *T, sorted, m elements
+    b_ptr,  # *T, sorted, n elements
+    out_ptr,  # *T, m + n elements, written
+    m,  # int: len(a)
+    n,  # int: len(b)
+    BLOCK: tl.constexpr,  # outputs per program (a power of two)
+    R_TILE: tl.constexpr,  # corner-search rounds: bit_length(min(m, n)) = ceil(log2(min(m, n) + 1))
+    R_LANE: tl.constexpr,  # lane-search rounds: log2(BLOCK), since a window has <= BLOCK / 2 + 1 points
+):
+    """The naive second level (the page's Algorithm 3): every lane binary-searches its own co-rank
+    in global memory, 2 dependent loads a round."""
+    d0, d1, i0, i1 = _corners(a_ptr, b_ptr, m, n, BLOCK, R_TILE)
+    j0 = d0 - i0
+    j1 = d1 - i1
+    d = d0 + tl.arange(0, BLOCK)  # (BLOCK,)
+    valid = d < d1
+    lo = tl.where(valid, tl.maximum(i0, d - j1), i0)
+    hi = tl.where(valid, tl.minimum(i1, d - j0), i0)
+    i = _co_rank(a_ptr, b_ptr, d, lo, hi, R_LANE)
+    j = d - i
+    a_i = tl.load(a_ptr + i, mask=valid & (i < i1), other=0)
+    b_j = tl.load(b_ptr + j, mask=valid & (j < j1), other=0)
+    take_a = (i < i1) & ((j >= j1) | (a_i <= b_j))  # ties from a: stable
+    tl.store(out_ptr + d, tl.where(take_a, a_i, b_j), mask=valid)
 
 
 @triton.jit
@@ -93,46 +137,45 @@ def merge_kernel(
     m,  # int: len(a)
     n,  # int: len(b)
     BLOCK: tl.constexpr,  # outputs per program (a power of two)
-    ITERS_GLOBAL: tl.constexpr,  # binary-search steps over [0, m]: bit_length(m + n) + 1
-    ITERS_LOCAL: tl.constexpr,  # binary-search steps inside one tile: log2(BLOCK) + 1
+    R_TILE: tl.constexpr,  # corner-search rounds: bit_length(min(m, n)) = ceil(log2(min(m, n) + 1))
 ):
-    pid = tl.program_id(0)
-    d0 = pid * BLOCK  # first output of this program
-    d1 = tl.minimum(d0 + BLOCK, m + n)  # one past its last
-    # the program's slice of a and b, from the co-ranks of its two boundary diagonals
-    i0 = _co_rank(a_ptr, b_ptr, d0, tl.maximum(d0 - n, 0), tl.minimum(d0, m), n, ITERS_GLOBAL)
-    i1 = _co_rank(a_ptr, b_ptr, d1, tl.maximum(d1 - n, 0), tl.minimum(d1, m), n, ITERS_GLOBAL)
-    j0 = d0 - i0
-    j1 = d1 - i1
-    # each lane: co-rank of its own diagonal, searched only inside [i0, i1]
-    d = d0 + tl.arange(0, BLOCK)  # (BLOCK,)
-    valid = d < d1
-    lo = tl.where(valid, tl.maximum(i0, d - j1), i0)
-    hi = tl.where(valid, tl.minimum(i1, d - j0), i0)
-    i = _co_rank(a_ptr, b_ptr, d, lo, hi, n, ITERS_LOCAL)
-    j = d - i
-    a_i = tl.load(a_ptr + i, mask=valid & (i < i1), other=0)
-    b_j = tl.load(b_ptr + j, mask=valid & (j < j1), other=0)
-    take_a = (i < i1) & ((j >= j1) | (a_i <= b_j))  # ties from a: stable
-    tl.store(out_ptr + d, tl.where(take_a, a_i, b_j), mask=valid)
+    """The staged second level (the page's Algorithm 4): the program loads its slices once and
+    ranks every element inside the tile with one BLOCK x BLOCK comparison."""
+    d0, d1, i0, i1 = _corners(a_ptr, b_ptr, m, n, BLOCK, R_TILE)
+    k = tl.arange(0, BLOCK)  # (BLOCK,)
+    in_a = k < i1 - i0  # the slice a[i0:i1]
+    in_b = k < (d1 - i1) - (d0 - i0)  # the slice b[j0:j1]
+    x = tl.load(a_ptr + i0 + k, mask=in_a, other=0)  # (BLOCK,) one load of a's slice
+    y = tl.load(b_ptr + (d0 - i0) + k, mask=in_b, other=0)  # (BLOCK,) one load of b's slice
+    after = x[:, None] > y[None, :]  # (BLOCK, BLOCK): y[l] precedes x[k]; ties keep a first
+    rank_x = tl.sum((after & in_b[None, :]).to(tl.int32), axis=1)  # (BLOCK,) #(y < x[k])
+    rank_y = tl.sum((~after & in_a[:, None]).to(tl.int32), axis=0)  # (BLOCK,) #(x <= y[l])
+    tl.store(out_ptr + d0 + k + rank_x, x, mask=in_a)
+    tl.store(out_ptr + d0 + k + rank_y, y, mask=in_b)
 
 
-def merge_triton(a: torch.Tensor, b: torch.Tensor, block: int = 1024) -> torch.Tensor:
-    """Stable merge of two sorted 1-D tensors of one dtype with the merge-path kernel (no NaNs:
-    the search's `>` and the output's `<=` are complements only for ordered values)."""
+def _launch(kernel, a: torch.Tensor, b: torch.Tensor, block: int, **rounds) -> torch.Tensor:
     assert a.dim() == b.dim() == 1 and a.dtype == b.dtype, "two 1-D tensors of one dtype"
-    assert block & (block - 1) == 0, "block must be a power of two (tl.arange)"
+    assert block >= 2 and block & (block - 1) == 0, "block must be a power of two (tl.arange)"
     a, b = a.contiguous(), b.contiguous()  # the kernel walks raw pointers with stride 1
     m, n = a.numel(), b.numel()
     out = torch.empty(m + n, dtype=a.dtype, device=a.device)
     if m + n == 0:
         return out
-    grid = (triton.cdiv(m + n, block),)
-    merge_kernel[grid](
-        a, b, out, m, n, BLOCK=block,
-        ITERS_GLOBAL=(m + n).bit_length() + 1, ITERS_LOCAL=block.bit_length(),
-    )
+    kernel[(triton.cdiv(m + n, block),)](a, b, out, m, n, BLOCK=block, R_TILE=min(m, n).bit_length(), **rounds)
     return out
+
+
+def merge_triton(a: torch.Tensor, b: torch.Tensor, block: int = 256) -> torch.Tensor:
+    """Stable merge of two sorted 1-D tensors of one dtype with the staged merge-path kernel (no
+    NaNs: `>` and its complement order only ordered values). The comparison holds BLOCK^2 values,
+    so a GPU wants BLOCK <= 256."""
+    return _launch(merge_kernel, a, b, block)
+
+
+def merge_triton_lanes(a: torch.Tensor, b: torch.Tensor, block: int = 1024) -> torch.Tensor:
+    """The same merge with the naive second level: a binary search per output in global memory."""
+    return _launch(merge_lanes_kernel, a, b, block, R_LANE=block.bit_length() - 1)
 
 
 def merge_torch(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -206,32 +249,47 @@ def _check_tiles(got, total: int) -> None:
         raise AssertionError("launched merge_kernel without a BLOCK constexpr: pass BLOCK=... (outputs per program, "
                              "a power of two), as the kernel's signature says (see section 7, step 1)")
     block = int(block)
+    low, high = BLOCK_RANGE
+    if not low <= block <= high:
+        raise AssertionError(
+            f"launched merge_kernel with BLOCK = {block}: the staged kernel wants {low} <= BLOCK <= {high}. Its "
+            f"comparison holds BLOCK x BLOCK values, which a GPU cannot keep in registers above {high}; below {low} the "
+            "two corner searches, paid once per program, cost more loads than the tile itself (see section 7, step 5)")
     programs = int(np.asarray(got["grids"])[0][0])
     if programs != -(-total // block):
         raise AssertionError(f"launched {programs} program(s) with BLOCK = {block} for m + n = {total} outputs: one "
                              "program per tile of BLOCK outputs, triton.cdiv(m + n, BLOCK) of them (see section 7, step 1)")
     if not bool(got.get("tiles_measured", False)):
-        return  # on a GPU no store is recorded
+        return  # on a GPU no store or load is recorded
     targets = [str(t) for t in np.atleast_1d(got["store_targets"])]
     if len(targets) != 1:
         raise AssertionError(f"merge_kernel stores to {', '.join(targets) or 'nothing'}: it writes the output tensor, "
-                             "and only that (see section 7, step 4)")
+                             "and only that (see section 7, step 5)")
     for p, (lo, hi, count) in enumerate(np.asarray(got["tiles"]).tolist()):
         d0, d1 = p * block, min((p + 1) * block, total)
         if (lo, hi, count) != (d0, d1, d1 - d0):
             raise AssertionError(
                 f"program {p} of merge_kernel stored {count} output(s) spread over [{lo}, {hi}) instead of exactly its tile "
                 f"[{d0}, {d1}): in merge path each program owns a contiguous range of diagonals, finds the co-ranks of its "
-                "two corners and writes every output of that tile, one per lane, instead of sending each input "
-                "element to its rank (see section 7, steps 1 to 4)")
-    loads = float(got["loads_per_program"])
-    bound = load_bound(total, block)
-    if loads > bound:
+                "two corners and writes every output of that tile, instead of sending each input element to its rank "
+                "in the whole of the other array (see section 7, steps 1, 2 and 5)")
+    lanes = int(got.get("load_lanes", -1))
+    allowed = element_load_bound(total, programs)
+    if lanes > allowed:
         raise AssertionError(
-            f"merge_kernel ran {loads:.0f} tl.load calls per program for m + n = {total} and BLOCK = {block}, more than "
-            f"{bound} = 8 (bit_length(m + n) + bit_length(BLOCK) + 2): the co-rank searches are binary and run in lock "
-            "step over the lanes (a loop of STEPS rounds with tl.where), not a walk over the tile or the inputs "
-            "(see section 7, steps 2 and 3)")
+            f"merge_kernel read {lanes / total:.1f} elements per output (m + n = {total}, BLOCK = {block}), more than "
+            f"the {allowed / total:.2f} that loading each tile once allows (one read per element, plus the two corner "
+            "searches of each program): a binary search per output in global memory reads two elements every round. "
+            "Load the program's slices a[i0:i1] and b[j0:j1] once, masked to their lengths, and rank every element "
+            "inside the tile with a BLOCK x BLOCK comparison (see section 7, step 5)")
+    calls = float(np.atleast_1d(got["launch_loads"])[0])
+    bound = load_calls_bound(total)
+    if calls > bound:
+        raise AssertionError(
+            f"merge_kernel ran {calls:.0f} tl.load calls per program for m + n = {total}, more than {bound} = "
+            "4 (bit_length(m + n) + 1) + 8: the corner searches are binary, in lock step (a loop of R_TILE rounds with "
+            "tl.where), and the tile is read by one block-wide load of a's slice and one of b's, not by a loop of "
+            "loads over its elements (see section 7, steps 2 and 5)")
 
 
 def _check_triton(case: Case, got, want):
@@ -242,7 +300,7 @@ def _check_triton(case: Case, got, want):
     if int(got.get("launches", 0)) < 1:
         raise AssertionError("launched no Triton kernel; the merge must happen inside your @triton.jit kernel")
     rules.kernel_rules(got, kernels={"merge_kernel"}, launches=1, host=True,
-                       block_limits={"BLOCK": 1024}, see="section 7")
+                       block_limits={"BLOCK": BLOCK_RANGE[1]}, see="section 7")
     _check_arguments(got)
     _check_tiles(got, total)
 
@@ -271,11 +329,12 @@ EXERCISES = {
 
 
 def bench(timer, cuda: bool) -> dict:
-    """GB/s (bytes read + written = 2 (m + n) * 4) of the Triton merge, torch's sort of the
+    """GB/s (bytes read + written = 2 (m + n) * 4) of the staged and the per-lane Triton merge, torch's sort of the
     concatenation, and a plain device copy of the same bytes (what the memory system allows)."""
     totals = [2**k for k in range(20, 28)] + [2 * 10**8] if cuda else [2**k for k in range(10, 15)]
     gbps = lambda n, seconds: 2 * n * 4 / seconds / 1e9  # noqa: E731
-    rows = {"sizes": [], "dtype": "int32", "triton_merge_gbps": [], "torch_sort_gbps": [], "copy_gbps": []}
+    rows = {"sizes": [], "dtype": "int32", "triton_merge_gbps": [], "triton_lanes_gbps": [], "torch_sort_gbps": [],
+            "copy_gbps": []}
     gen = torch.Generator(device="cpu").manual_seed(0)
     for total in totals:
         keys = torch.randint(-(2**30), 2**30, (total,), generator=gen, dtype=torch.int32)
@@ -283,6 +342,7 @@ def bench(timer, cuda: bool) -> dict:
         both = torch.cat([a, b])
         rows["sizes"].append(total)
         rows["triton_merge_gbps"].append(gbps(total, timer(lambda: merge_triton(a, b))))
+        rows["triton_lanes_gbps"].append(gbps(total, timer(lambda: merge_triton_lanes(a, b))))
         rows["torch_sort_gbps"].append(gbps(total, timer(lambda: merge_torch(a, b))))
         rows["copy_gbps"].append(gbps(total, timer(lambda: both.clone())))
         del keys, a, b, both

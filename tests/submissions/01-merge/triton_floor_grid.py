@@ -9,7 +9,7 @@ def merge_kernel(
     m,  # len(a)
     n,  # len(b)
     BLOCK: tl.constexpr,  # outputs per program, a power of two
-    STEPS: tl.constexpr,  # binary-search steps that always suffice: bit_length(m + n) + 1
+    R_TILE: tl.constexpr,  # binary-search rounds: bit_length(m + n) + 1 (more than the corners need)
 ):
     pid = tl.program_id(0)
     d0 = pid * BLOCK
@@ -19,7 +19,7 @@ def merge_kernel(
     dd = tl.where(pair == 0, d0, d1)  # (2,)
     lo = tl.maximum(dd - n, 0)
     hi = tl.minimum(dd, m)
-    for _ in range(STEPS):
+    for _ in range(R_TILE):
         active = lo < hi
         mid = (lo + hi + 1) // 2
         a_prev = tl.load(a_ptr + mid - 1, mask=active, other=0)
@@ -36,7 +36,7 @@ def merge_kernel(
     valid = d < d1
     lo = tl.where(valid, tl.maximum(i0, d - j1), i0)
     hi = tl.where(valid, tl.minimum(i1, d - j0), i0)
-    for _ in range(STEPS):
+    for _ in range(R_TILE):
         active = lo < hi
         mid = (lo + hi + 1) // 2
         a_prev = tl.load(a_ptr + mid - 1, mask=active, other=0)
@@ -57,7 +57,7 @@ def triton_merge(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     out = torch.empty(m + n, dtype=a.dtype, device=a.device)
     if m + n == 0:
         return out
-    BLOCK = 1024
+    BLOCK = 256
     grid = ((m + n) // BLOCK,)
-    merge_kernel[grid](a, b, out, m, n, BLOCK=BLOCK, STEPS=(m + n).bit_length() + 1)
+    merge_kernel[grid](a, b, out, m, n, BLOCK=BLOCK, R_TILE=(m + n).bit_length() + 1)
     return out

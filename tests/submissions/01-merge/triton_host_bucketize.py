@@ -18,6 +18,6 @@ def triton_merge(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     merged = torch.empty_like(out)
     merged[torch.arange(m, device=a.device) + torch.bucketize(a, b, right=False)] = a
     merged[torch.arange(n, device=a.device) + torch.bucketize(b, a, right=True)] = b
-    BLOCK = 1024
+    BLOCK = 256
     merge_kernel[(triton.cdiv(m + n, BLOCK),)](merged, out, m + n, BLOCK=BLOCK)
     return out

@@ -15,6 +15,6 @@ def triton_merge(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     if m + n == 0:
         return out
     merged = torch.sort(torch.cat([a, b]), stable=True).values
-    BLOCK = 1024
+    BLOCK = 256
     merge_kernel[(triton.cdiv(m + n, BLOCK),)](merged, out, m + n, BLOCK=BLOCK)
     return out

@@ -12,7 +12,7 @@ def merge_kernel(
     m,  # len(a)
     n,  # len(b)
     BLOCK: tl.constexpr,  # input elements per program, a power of two
-    STEPS: tl.constexpr,  # binary-search steps that always suffice: bit_length(m + n) + 1
+    R_TILE: tl.constexpr,  # binary-search rounds: bit_length(m + n) + 1 (more than the corners need)
 ):
     k = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)  # (BLOCK,): elements of a, then of b
     valid = k < m + n
@@ -23,7 +23,7 @@ def merge_kernel(
     size = tl.where(from_a, n, m)  # length of the other tensor
     lo = tl.zeros_like(k)  # count of the other tensor's elements that go before x
     hi = size
-    for _ in range(STEPS):
+    for _ in range(R_TILE):
         active = valid & (lo < hi)
         mid = (lo + hi) // 2
         y = tl.where(from_a, tl.load(b_ptr + mid, mask=active & from_a, other=0),
@@ -39,6 +39,6 @@ def triton_merge(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     out = torch.empty(m + n, dtype=a.dtype, device=a.device)
     if m + n == 0:
         return out
-    BLOCK = 1024
-    merge_kernel[(triton.cdiv(m + n, BLOCK),)](a, b, out, m, n, BLOCK=BLOCK, STEPS=(m + n).bit_length() + 1)
+    BLOCK = 256
+    merge_kernel[(triton.cdiv(m + n, BLOCK),)](a, b, out, m, n, BLOCK=BLOCK, R_TILE=(m + n).bit_length() + 1)
     return out
