@@ -251,7 +251,7 @@ def test_counting_fractions_stops_an_exact_path_on_every_row():
         det = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
         return np.array([(d > 0) - (d < 0) for d in det], dtype=np.int8)
 
-    case = _case("orient", "1000000 random")
+    case = _case("orient", "200000 random")
     with pytest.raises(AssertionError, match="run the exact path only on the rows the filter cannot decide"):
         _check("orient", everywhere, case)
     got = verifier._run(G.EXERCISES["orient"], G.orient_exact, case)
@@ -268,8 +268,8 @@ def test_a_python_loop_over_every_row_is_stopped_by_the_line_count():
             out[k] = (d > 0) - (d < 0)
         return out
 
-    with pytest.raises(AssertionError, match="lines of Python for 1,000,000 random rows"):
-        _check("orient", integer_loop, _case("orient", "1000000 random"))
+    with pytest.raises(AssertionError, match="lines of Python for 200,000 random rows"):
+        _check("orient", integer_loop, _case("orient", "200000 random"))
     assert C.object_dtypes(integer_loop) == ""
     assert C.object_dtypes(lambda a: a.astype("O")) == "<lambda>, line 1"
 
@@ -287,8 +287,102 @@ def test_the_filter_host_side_may_not_compute():
 @pytest.mark.parametrize("name, uses", [("segments_intersect", "import sympy"), ("convex_hull", "from sympy import convex_hull"),
                                         ("polygon_area", "Fraction(0)"), ("polygon_area", "Decimal(0)"),
                                         ("orient", "Decimal(0)"), ("orient", "np.frompyfunc(Fraction, 1, 1)"),
-                                        ("orient", "a.astype(object)"), ("orient_filter_triton", "a.numpy()")])
+                                        ("orient", "a.astype(object)"), ("orient_filter_triton", "a.numpy()"),
+                                        ("orient_expansion", "Fraction(0)"), ("orient_expansion", "a.astype(np.longdouble)"),
+                                        ("orient_expansion", "import decimal"), ("orient_expansion", "(1.5).as_integer_ratio()"),
+                                        ("orient_expansion", "math.fsum(a)"), ("orient_expansion", "a.view(np.uint64)"),
+                                        ("orient_expansion", "list(map(int, a))")])
 def test_refused_names(name, uses):
     from autograder import forbidden
 
     assert forbidden.uses(f"def fn(a=None):\n    {uses}\n", G.EXERCISES[name].forbidden)
+
+
+# ---------------------------------------------------------------- expansions
+
+
+def test_error_free_transformations_are_exact_on_adversarial_pairs():
+    from fractions import Fraction
+
+    rng = np.random.default_rng(8)
+    x = np.concatenate([rng.uniform(1, 2, 400) * 2.0 ** rng.integers(-300, 300, 400), 1 + rng.integers(-9, 9, 100) * 2.0**-52,
+                        (2.0**27 + 1) * rng.integers(1, 2**26, 100) * 2.0**-30])
+    y = np.concatenate([rng.uniform(-2, 2, 400) * 2.0 ** rng.integers(-300, 300, 400), -(1 + rng.integers(-9, 9, 100) * 2.0**-52),
+                        rng.uniform(1, 2, 100)])
+    for (hi, lo), exact in ((G.two_sum(x, y), lambda p, q: Fraction(p) + Fraction(q)),
+                            (G.two_product(x, y), lambda p, q: Fraction(p) * Fraction(q))):
+        assert all(Fraction(h) + Fraction(l) == exact(p, q) for h, l, p, q in zip(hi, lo, x, y))
+    big = np.abs(x) >= np.abs(y)
+    hi, lo = G.fast_two_sum(x[big], y[big])
+    assert all(Fraction(h) + Fraction(l) == Fraction(p) + Fraction(q) for h, l, p, q in zip(hi, lo, x[big], y[big]))
+    h, l = G.split(x)
+    assert np.array_equal(h + l, x)
+    for half in (h, l):  # at most 26 significant bits each
+        m, _ = np.frexp(half)
+        assert np.array_equal(m * 2.0**26, np.round(m * 2.0**26))
+
+
+def test_expansion_orientation_is_exact_on_every_case_and_the_cases_are_in_range():
+    lo, hi = C.EXPANSION_RANGE
+    for case in G.EXERCISES["orient_expansion"].cases(np.random.default_rng(9)):
+        if "raise" in case.kind:
+            continue
+        rows = [np.asarray(x, dtype=np.float64) for x in case.args]
+        for x in rows:
+            assert ((x == 0) | ((np.abs(x) >= lo) & (np.abs(x) <= hi))).all(), case.kind
+        np.testing.assert_array_equal(G.orient_expansion(*rows), G.orient_exact(*rows), err_msg=case.kind)
+    a, b, c = C.underflow_traps(np.random.default_rng(0))  # out of range: the adaptive path sends them to Fraction
+    np.testing.assert_array_equal(G.orient_adaptive(a, b, c), G.orient_fraction(a, b, c))
+
+
+def test_expansion_watch_refuses_other_exact_methods_wherever_they_are_made():
+    from fractions import Fraction
+
+    case = _case("orient_expansion", "near-degenerate points a few ulps off a line")
+
+    def wide(a, b, c):
+        w = [np.asarray(x).astype(np.dtype("g")) for x in (a, b, c)]  # no refused name: caught by the watch
+        u, v = w[1] - w[0], w[2] - w[0]
+        return G.orient_exact(a, b, c) + 0 * np.sign(u[:, 0] * v[:, 1]).astype(np.int8)
+
+    def rational(a, b, c):
+        q = G.Fraction(0.5)
+        return G.orient_exact(a, b, c)
+
+    def bits(a, b, c):
+        m = np.asarray(a, dtype=np.float64).copy().view("i8")  # a float's bits as integers
+        return G.orient_exact(a, b, c)
+
+    def huge(a, b, c):
+        n = round(2.0**200)
+        return G.orient_exact(a, b, c)
+
+    for fn, said in ((wide, "dtype float128"), (rational, "builds fractions.Fraction"), (bits, "integer array"),
+                     (huge, "Python integer of 201 bits")):
+        with pytest.raises(AssertionError, match=said):
+            _check("orient_expansion", fn, case)
+    assert Fraction.__dict__["__new__"].__func__.__qualname__ == "Fraction.__new__"
+
+    def row_loop(a, b, c):
+        out = np.zeros(len(a), dtype=np.int8)
+        for k in range(len(a)):
+            out[k] = G.orient_expansion(a[k:k + 1], b[k:k + 1], c[k:k + 1])[0]
+        return out
+
+    with pytest.raises(AssertionError, match="a loop over rows"):
+        _check("orient_expansion", row_loop, _case("orient_expansion", "8000 rows"))
+
+
+def test_expansion_checks_name_the_missing_step():
+    case = _case("orient_expansion", "determinants below 2^-64")
+
+    def no_split(a, b, c):
+        a, b, c = (np.asarray(x, dtype=np.float64) for x in (a, b, c))
+        return np.sign(a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0] + b[:, 0] * c[:, 1] - b[:, 1] * c[:, 0]
+                       + c[:, 0] * a[:, 1] - c[:, 1] * a[:, 0]).astype(np.int8)
+
+    with pytest.raises(AssertionError, match="Dekker") as e:
+        _check("orient_expansion", no_split, case)
+    assert "[" not in str(e.value)
+    with pytest.raises(AssertionError, match="expected int8"):
+        _check("orient_expansion", lambda a, b, c: G.orient_expansion(a, b, c).astype(np.int64), case)

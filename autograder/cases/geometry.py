@@ -8,8 +8,10 @@ products no longer fit in a float64 mantissa.
 """
 import ast
 import copy
+import decimal
 import fractions
 import inspect
+import sys
 import textwrap
 from fractions import Fraction
 
@@ -241,7 +243,7 @@ def _orient_cases(rng: np.random.Generator) -> list[Case]:
     i, j, k = rng.integers(0, 40, (3, 400))
     big = big_integer_lines(rng, 600)
     fine = fine_determinants(rng, 200)
-    n = 1_000_000
+    n = 200_000  # a loop over them, or exact arithmetic on each, passes the stops below at once
     rows = [rng.uniform(-1, 1, (n, 2)) for _ in range(3)]
     return [
         Case("integer grid points (many exactly collinear)", tuple(grid)),
@@ -286,7 +288,7 @@ class TooManyFractions(Exception):
 class CountFractions:
     """Counts the `fractions.Fraction` objects built while active (every construction, from a float,
     an int or another Fraction's arithmetic) and stops the call with TooManyFractions past `stop`:
-    exact arithmetic on every one of a million rows is the cost the filter exists to avoid."""
+    exact arithmetic on every one of 200,000 rows is the cost the filter exists to avoid."""
 
     def __init__(self, stop: int):
         self.stop, self.built, self.stopped = stop, 0, False
@@ -310,7 +312,7 @@ class CountFractions:
 
 
 FRACTION_STOP = 100_000  # far above what the exact path needs on random rows (a few per uncertain row)
-LINE_STOP = 20_000  # Python lines run in the learner's functions: a loop over a million rows passes it at once
+LINE_STOP = 20_000  # Python lines run in the learner's functions: a loop over 200,000 rows passes it at once
 
 
 def object_dtypes(fn) -> str:
@@ -349,6 +351,142 @@ def _run_orient(fn, case: Case):
     if out is None:
         return work
     return {"sign": to_numpy(out), "unchanged": np.array(_same(before, args)), **work}
+
+
+# ---------------------------------------------------------------- orient_expansion
+
+EXPANSION_RANGE = (2.0**-300, 2.0**300)  # the promise: every nonzero coordinate lies in here
+
+
+def in_range(*xs) -> tuple:
+    """The rows of (N, 2) arrays xs whose nonzero coordinates all lie in EXPANSION_RANGE."""
+    lo, hi = EXPANSION_RANGE
+    ok = np.logical_and.reduce([((x == 0) | ((np.abs(x) >= lo) & (np.abs(x) <= hi))).all(axis=1) for x in xs])
+    return tuple(x[ok].copy() for x in xs)
+
+
+def scaled(args: tuple, power: int) -> tuple:
+    """Rows times 2^power (exact, orientations unchanged), kept where they stay in range."""
+    return in_range(*(x * 2.0**power for x in args))
+
+
+def _expansion_cases(rng: np.random.Generator) -> list[Case]:
+    p, q, r = kettner_grid(16)
+    grid = tuple(rng.integers(-3, 4, (3, 300, 2)).astype(np.float64))
+    dec = decimal_line(40)
+    i, j, k = rng.integers(0, 40, (3, 200))
+    fine = fine_determinants(rng, 150)
+    mixed = near_line(rng, EXPANSION_ROWS)
+    mixed[0][::2] = rng.uniform(-1, 1, mixed[0][::2].shape)  # half clear, half near a line
+    return [
+        Case("integer grid points (many exactly collinear)", grid),
+        Case("exactly collinear points with decimal coordinates", (dec[i], dec[j], dec[k])),
+        Case("adversarial near-collinear points (Kettner's grid), float sign wrong", (p, q, r)),
+        Case("adversarial near-collinear points (Kettner's grid, roles rotated)", (q, r, p)),
+        Case("near-degenerate points a few ulps off a line", near_line(rng, 600)),
+        Case("near-degenerate points a few ulps off a line, scaled by 2^200", scaled(near_line(rng, 300), 200)),
+        Case("near-degenerate points a few ulps off a line, scaled by 2^-200", scaled(near_line(rng, 300), -200)),
+        Case("integer coordinates near 1e8 on common lines", big_integer_lines(rng, 200)),
+        Case("determinants below 2^-64 of the products (every product's error term counts)", fine),
+        Case("coordinates with |x| in [1e-30, 1e30] or 0", wide_magnitudes(rng, 600)),
+        Case("N = 1", (np.array([[0.0, 0.0]]), np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]]))),
+        Case("N = 0 (an empty int8 array)", (np.zeros((0, 2)), np.zeros((0, 2)), np.zeros((0, 2)))),
+        Case("inputs are nested Python lists", tuple(x[:40].tolist() for x in fine)),
+        Case(f"{EXPANSION_ROWS} rows, half random, half near a line (vectorise over rows)", mixed),
+        Case("a has 3 columns (raise ValueError)", (np.zeros((4, 3)), np.zeros((4, 2)), np.zeros((4, 2)))),
+        Case("the row counts differ (raise ValueError)", (np.zeros((4, 2)), np.zeros((5, 2)), np.zeros((4, 2)))),
+    ]
+
+
+EXPANSION_ROWS = 8_000
+EXPANSION_LINE_STOP = 5_000  # Python lines per call: expansions over whole arrays need a few hundred, a row loop 8,000+
+WIDE_INT = 2**31  # integer arrays at or above this hold mantissas or bits, not indices or counts
+
+
+def _refused_value(name: str, value) -> str:
+    """Why a local of the learner's code is not floating-point expansion arithmetic, or ""."""
+    if isinstance(value, np.ndarray) or isinstance(value, np.generic):
+        dt = value.dtype
+        if dt == object:
+            return f"`{name}` is an object array (Python arithmetic on every element)"
+        if dt.kind in "fc" and dt.itemsize > (8 if dt.kind == "f" else 16):
+            return f"`{name}` has dtype {dt.name} (a wider float: not exact either, and not float64)"
+        if dt.kind in "iu" and np.size(value) and int(np.max(np.abs(value.astype(np.float64)))) >= WIDE_INT:
+            return f"`{name}` is an integer array holding values of 2^31 or more (integer mantissas or a float's bits)"
+        return ""
+    if isinstance(value, bool):
+        return ""
+    if isinstance(value, int) and value.bit_length() > 53:
+        return f"`{name}` is a Python integer of {value.bit_length()} bits"
+    if isinstance(value, (Fraction, decimal.Decimal)):
+        return f"`{name}` is a {type(value).__name__}"
+    if isinstance(value, (list, tuple)) and value and not isinstance(value[0], (list, tuple)):
+        for item in value[:4]:
+            why = _refused_value(name + "[...]", item)
+            if why:
+                return why
+    return ""
+
+
+class ExpansionWatch:
+    """sys.settrace over the learner's notebook while its function runs: counts the lines run (and
+    stops the call past a budget), and reads the dtype of every local at every line and return, so a
+    long double, an object array, a big Python integer, an integer array of mantissas or bits, a
+    Fraction or a Decimal is caught wherever it is made."""
+
+    def __init__(self, fn, stop: int):
+        self.home, self.stop, self.lines, self.refused = getattr(fn, "__globals__", None), stop, 0, ""
+
+    def _look(self, frame, arg=None) -> None:
+        if self.refused:
+            return
+        for name, value in list(frame.f_locals.items()) + ([("the return value", arg)] if arg is not None else []):
+            why = _refused_value(name, value)
+            if why:
+                self.refused = f"{why}, in {frame.f_code.co_name}"
+                return
+
+    def _local(self, frame, event, arg):
+        if event == "line":
+            self.lines += 1
+            if self.lines > self.stop:
+                raise TooManyFractions("line budget")
+            self._look(frame)
+        elif event == "return":
+            self._look(frame, arg)
+        return self._local
+
+    def _call(self, frame, event, arg):
+        return self._local if self.home is None or frame.f_globals is self.home else None
+
+    def run(self, fn, args):
+        previous = sys.gettrace()
+        sys.settrace(self._call)
+        try:
+            with CountFractions(0) as fractions_made:
+                try:
+                    return fn(*args)
+                except TooManyFractions:
+                    return None
+        finally:
+            sys.settrace(previous)
+            if fractions_made.built and not self.refused:
+                self.refused = "it builds fractions.Fraction objects"
+
+
+def _run_expansion(fn, case: Case):
+    args, before = case.args, _copies(case.args)
+    if "raise" in case.kind:
+        return _raised(fn, args)
+    where = object_dtypes(fn)
+    watch = ExpansionWatch(fn, EXPANSION_LINE_STOP)
+    out = None if where else watch.run(fn, args)
+    work = {"lines": np.array(watch.lines), "stopped": np.array(watch.lines > EXPANSION_LINE_STOP),
+            "refused": np.array(f"it names NumPy's object dtype ({where})" if where else watch.refused)}
+    if out is None:
+        return work
+    sign = to_numpy(out)
+    return {"sign": sign, "unchanged": np.array(_same(before, args)), **work}
 
 
 # ---------------------------------------------------------------- segments_intersect
@@ -548,12 +686,26 @@ def _run_filter(fn, case: Case):
 GEOMETRY_LIBRARIES = frozenset({"scipy", "ConvexHull", "shapely", "sympy", "mpmath", "gmpy2"})
 EXACT_ARITHMETIC = frozenset({"Fraction", "fractions", "Decimal", "decimal", ".as_integer_ratio", "sympy", "mpmath", "gmpy2"})
 
+EXPANSION_REFUSED = frozenset({
+    "Fraction", "fractions", "Decimal", "decimal", "sympy", "mpmath", "gmpy2", "frompyfunc", "vectorize", "object",
+    "longdouble", "longfloat", "float128", "float96", "clongdouble", "clongfloat", "complex256", "complex192",
+    "as_integer_ratio", "from_bytes", "to_bytes", "fsum", "fma", "tolist", ".item", "int", "map", "getattr",
+    "eval", "exec", "__import__", "importlib", "ctypes", ".view", "frombuffer", "operator", "itertools", "starmap",
+    "functools",
+})
+
 TASKS = {
     "orient": Task("orient", _orient_cases, _run_orient,
                    forbidden=frozenset({"Decimal", "decimal", "sympy", "mpmath", "gmpy2", "frompyfunc", "vectorize", "object"}),
                    why="exact arithmetic on every row is what the float filter saves (and object arrays, np.frompyfunc "
                        "and np.vectorize run Python arithmetic on every row): decide the rows the filter can in float64 "
                        "and loop over the few it leaves uncertain in fractions.Fraction (section 3, Algorithm 1)."),
+    "orient_expansion": Task("orient_expansion", _expansion_cases, _run_expansion, forbidden=EXPANSION_REFUSED,
+                             why="the exact sign comes from float64 expansions here: Two-Sum, Two-Product by Dekker's "
+                                 "split, Grow-Expansion, the sign of the top nonzero component (section 3b); rational "
+                                 "or decimal numbers, big integers, integer views of a float's bits, wider floats and "
+                                 "correctly rounded sums (math.fsum) are other methods, and a fused multiply-add is "
+                                 "not in NumPy."),
     "segments_intersect": Task("segments_intersect", _segment_cases, _run_segments, forbidden=GEOMETRY_LIBRARIES,
                                why="a geometry library decides the intersection for you: write the straddle test and "
                                    "its degenerate cases on an exact orientation yourself (section 4, Algorithm 2)."),

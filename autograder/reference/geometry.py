@@ -16,7 +16,8 @@ from autograder.device import DEVICE
 import triton  # noqa: E402  (after autograder.device, always)
 import triton.language as tl  # noqa: E402
 
-from autograder.cases.geometry import LINE_STOP, TASKS
+from autograder.cases.geometry import EXPANSION_LINE_STOP as LINE_STOP_EXPANSION
+from autograder.cases.geometry import EXPANSION_RANGE, LINE_STOP, TASKS
 from autograder.exercise import Case, require
 from autograder.rules import kernel_rules
 from autograder.tolerance import compare
@@ -88,6 +89,102 @@ def orient_exact(a, b, c) -> np.ndarray:
     unsure = np.flatnonzero(~certain)
     if unsure.size:
         sign[unsure] = orient_fraction(a[unsure], b[unsure], c[unsure])
+    return sign
+
+
+# ---------------------------------------------------------------- expansion arithmetic (Shewchuk 1997)
+
+SPLITTER = 2.0**27 + 1  # Dekker (1971): x * (2^27 + 1) splits a double into two 26-bit halves
+
+
+def two_sum(a, b):
+    """Knuth's Two-Sum: (x, y) with x = fl(a + b) and x + y = a + b exactly. Any floats or arrays."""
+    x = a + b
+    b_virtual = x - a
+    a_virtual = x - b_virtual
+    return x, (a - a_virtual) + (b - b_virtual)
+
+
+def fast_two_sum(a, b):
+    """Dekker's Fast-Two-Sum: the same, in 3 operations, when |a| >= |b| (or a == 0)."""
+    x = a + b
+    return x, b - (x - a)
+
+
+def split(a):
+    """Dekker's split: (hi, lo), a = hi + lo exactly, each with at most 26 significant bits."""
+    c = SPLITTER * a
+    hi = c - (c - a)
+    return hi, a - hi
+
+
+def two_product(a, b):
+    """Dekker's Two-Product (no fused multiply-add): (x, y), x = fl(a b), x + y = a b exactly."""
+    x = a * b
+    ah, al = split(a)
+    bh, bl = split(b)
+    err = ((x - ah * bh) - al * bh) - ah * bl  # each product of halves is exact (26 + 26 bits)
+    return x, al * bl - err
+
+
+def grow_expansion(e: list, b) -> list:
+    """Shewchuk's Grow-Expansion: the components (increasing magnitude, non-overlapping, zeros
+    allowed) of sum(e) + b, one longer than e. Components are arrays over rows, (N,) each."""
+    out, q = [], b
+    for comp in e:
+        q, h = two_sum(q, comp)
+        out.append(h)
+    return out + [q]
+
+
+def expansion_sign(e: list) -> np.ndarray:
+    """The sign of an expansion: the sign of its largest nonzero component, per row. int8 (N,)."""
+    sign = np.zeros(np.shape(e[0]), dtype=np.int8)
+    for comp in e:  # from the smallest up: a larger nonzero component overrides
+        sign = np.where(comp != 0, np.sign(comp), sign).astype(np.int8)
+    return sign
+
+
+def orient_terms(a, b, c) -> list:
+    """The 12 components, two per Two-Product, of ax by - ay bx + bx cy - by cx + cx ay - cy ax
+    (= (b - a) x (c - a), Shewchuk's orient2dexact): each (N,)."""
+    terms = []
+    for (p, q) in ((a, b), (b, c), (c, a)):
+        terms += two_product(p[:, 0], q[:, 1]) + two_product(-p[:, 1], q[:, 0])  # negating is exact
+    return list(terms)
+
+
+def orient_expansion(a, b, c) -> np.ndarray:
+    """Exact orientation of every row by floating-point expansions: 6 Two-Products, their 12 terms
+    summed exactly by Grow-Expansion, the sign of the top nonzero component. Exact while every
+    nonzero coordinate lies in EXPANSION_RANGE (no product or error term underflows). int8 (N,)."""
+    a, b, c = as_rows(a, b, c, name="orient_expansion")
+    terms = orient_terms(a, b, c)
+    e = [terms[0]]
+    for t in terms[1:]:
+        e = grow_expansion(e, t)
+    return expansion_sign(e)
+
+
+def in_expansion_range(*xs) -> np.ndarray:
+    """Per row: every coordinate is 0 or has magnitude in EXPANSION_RANGE. bool (N,)."""
+    lo, hi = EXPANSION_RANGE
+    ok = [((x == 0) | ((np.abs(x) >= lo) & (np.abs(x) <= hi))).all(axis=1) for x in xs]
+    return np.logical_and.reduce(ok)
+
+
+def orient_adaptive(a, b, c) -> np.ndarray:
+    """The filter on every row; expansions for the uncertain rows in range; Fraction for the few
+    whose products could underflow. int8 (N,)."""
+    a, b, c = as_rows(a, b, c, name="orient")
+    sign, certain = orient_filter(a, b, c)
+    unsure = ~certain
+    fits = unsure & in_expansion_range(a, b, c)
+    if fits.any():
+        sign[fits] = orient_expansion(a[fits], b[fits], c[fits])
+    rest = np.flatnonzero(unsure & ~fits)
+    if rest.size:
+        sign[rest] = orient_fraction(a[rest], b[rest], c[rest])
     return sign
 
 
@@ -372,6 +469,42 @@ def _check_orient(case: Case, got, want):
         raise AssertionError(f"{e}{'; ' + hint if hint else ''}") from None
 
 
+def _ref_expansion(case: Case):
+    return _ref_raise_or(case, lambda: {"sign": orient_exact(*case.args), "unchanged": np.array(True)})
+
+
+_EXPANSION_HINTS = {
+    "2^-64": "every product's error term counts here: Two-Product must split both factors into 26-bit halves "
+             "(Dekker) so that the four partial products are exact, and Grow-Expansion must keep every Two-Sum's "
+             "error term (sections 3a and 3b)",
+    "Kettner": "the float sign is wrong next to the line: sum all twelve terms of the six Two-Products exactly, "
+               "keeping every Two-Sum's error term (section 3b)",
+}
+_EXPANSION_STEP = ("keep every Two-Sum's error term, split both factors of each Two-Product (Dekker), and read the "
+                   "sign of the largest nonzero component: components are stored from the smallest up (sections 3a, 3b)")
+
+
+def _check_expansion(case: Case, got, want):
+    if _raises(case, got):
+        return
+    if str(got.get("refused", "")):
+        raise AssertionError(f"{got['refused']}: the exact sign must come from float64 expansions, computed on whole "
+                             "arrays (section 3b)")
+    if bool(got.get("stopped", False)):
+        raise AssertionError(f"ran more than {LINE_STOP_EXPANSION:,} lines of Python on {len(case.args[0]):,} rows: a loop "
+                             "over rows is what vectorising saves; loop over the expansion's components, each an "
+                             "array over all rows (section 3b)")
+    require(got, want)
+    _unchanged(got)
+    g = got["sign"]
+    if g.dtype != np.int8 or g.shape != want["sign"].shape:
+        raise AssertionError(f"returns {g.dtype} of shape {g.shape}; expected int8 of shape {want['sign'].shape}")
+    wrong = int(np.sum(g != want["sign"]))
+    if wrong:
+        hint = next((h for key, h in _EXPANSION_HINTS.items() if key in case.kind), _EXPANSION_STEP)
+        raise AssertionError(f"the sign is wrong on {wrong} of {len(g)} rows; {hint}")
+
+
 def _ref_segments(case: Case):
     hits = [segments_intersect_spec(*(x[k] for x in case.args)) for k in range(len(case.args[0]))]
     return {"hit": np.array(hits), "not_bool": np.array(""), "unchanged": np.array(True)}
@@ -512,6 +645,7 @@ def _kernel_does_the_work(got, n: int) -> None:
 
 EXERCISES = {
     "orient": TASKS["orient"].graded(_ref_orient, _check_orient),
+    "orient_expansion": TASKS["orient_expansion"].graded(_ref_expansion, _check_expansion),
     "segments_intersect": TASKS["segments_intersect"].graded(_ref_segments, _check_segments),
     "polygon_area": TASKS["polygon_area"].graded(_ref_area, _check_area),
     "convex_hull": TASKS["convex_hull"].graded(_ref_hull, _check_hull),

@@ -1,9 +1,0 @@
-# cell: orient
-# breaks: test_orient
-# Trusts the float sign everywhere: no filter, no exact path. Wrong next to a line.
-def orient(a, b, c) -> np.ndarray:
-    a, b, c = (np.asarray(x, dtype=np.float64) for x in (a, b, c))
-    if any(x.ndim != 2 or x.shape[1] != 2 for x in (a, b, c)) or not a.shape == b.shape == c.shape:
-        raise ValueError("three (N, 2) arrays")
-    det = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
-    return np.sign(det).astype(np.int8)
