@@ -208,3 +208,52 @@ def test_divide_by_cumulative_products_fails_with_mamba_a():
 def test_triton_fallback_in_pytorch_is_refused():
     msg = _verdict("selective_scan_triton", S.selective_scan_loop, _case("selective_scan_triton", "L = 300"))
     assert "launched 0 kernel(s), exactly 1 expected" in msg
+
+
+# ---------------------------------------------------------------- Mamba-2's chunked SSD
+
+
+def _ssd(x, a, b, c, chunk):
+    if chunk < 1:
+        raise ValueError(chunk)
+    return S.ssd_chunks(x, a, b, c, chunk)
+
+
+def test_ssd_forms_agree_and_the_reference_passes_its_checks():
+    g = torch.Generator().manual_seed(0)
+    x, a = torch.randn(2, 37, 3, generator=g), 0.5 + 0.5 * torch.rand(2, 37, generator=g)
+    b, c = torch.randn(2, 37, 4, generator=g), torch.randn(2, 37, 4, generator=g)
+    want = S.ssd_spec(x, a, b, c)
+    assert torch.allclose(S.ssd_dense(x, a, b, c), want, atol=1e-12)
+    for chunk in (1, 5, 16, 37, 64):
+        assert torch.allclose(S.ssd_chunks(x, a, b, c, chunk).double(), want, atol=1e-5)
+    for case in S.EXERCISES["ssd_chunked"].cases(np.random.default_rng(4)):
+        assert _verdict("ssd_chunked", _ssd, case) is None, case.kind
+
+
+def test_ssd_shortcuts_are_refused_each_by_its_rule():
+    cost = _case("ssd_chunked", "b = 1, L = ")
+
+    def dense(x, a, b, c, chunk):
+        return S.ssd_dense(x, a, b, c).float()
+
+    def time_loop(x, a, b, c, chunk):
+        h, ys = torch.zeros(x.shape[0], b.shape[-1], x.shape[-1]), []
+        for t in range(x.shape[1]):
+            h = a[:, t, None, None] * h + b[:, t, :, None] * x[:, t, None, :]
+            ys.append((c[:, t, :, None] * h).sum(1))
+        return torch.stack(ys, 1)
+
+    def blocked(x, a, b, c, chunk):  # every output chunk against all earlier inputs: O(L^2) work
+        cum, outs = a.log().cumsum(-1), []
+        for s in range(0, x.shape[1], chunk):
+            e = min(s + chunk, x.shape[1])
+            keep = torch.arange(s, e)[:, None] >= torch.arange(e)[None, :]
+            m = (cum[:, s:e, None] - cum[:, None, :e]).masked_fill(~keep, -float("inf")).exp()
+            outs.append((m * (c[:, s:e] @ b[:, :e].transpose(1, 2))) @ x[:, :e])
+        return torch.cat(outs, 1)
+
+    assert "(L, L) mask" in _verdict("ssd_chunked", dense, cost)
+    assert "lines of Python" in _verdict("ssd_chunked", time_loop, cost)
+    assert "O(L^2) work" in _verdict("ssd_chunked", blocked, cost)
+    assert _verdict("ssd_chunked", blocked, _case("ssd_chunked", "b = 2")) is None  # right values: only the cost case sees it

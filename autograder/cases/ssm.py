@@ -315,6 +315,88 @@ def _run_triton(fn, case):
     return out if y is None else {"y": to_numpy(y), **out}
 
 
+# ---------------------------------------------------------------- 6. Mamba-2's chunked SSD
+
+SSD_COST = "no L x L matrix; at most ceil(L / chunk) sequential steps; O(L chunk) work"
+SSD_WORK = 24  # elements the ops may write: SSD_WORK * b * L * (chunk + n + p + n p)
+
+
+def ssd_op_budget(length: int, chunk: int) -> int:
+    """Torch ops ssd_chunked may run: a fixed number per chunk (the pass that carries the state) and
+    a fixed number for the rest (the masked matmuls, vectorised over all chunks)."""
+    return 24 * -(-length // chunk) + 128
+
+
+def ssd_line_budget(length: int, chunk: int) -> int:
+    """Python lines ssd_chunked may run (lines of the learner's own functions)."""
+    return 16 * -(-length // chunk) + 60
+
+
+def ssd_work_budget(b: int, length: int, n: int, p: int, chunk: int) -> int:
+    return SSD_WORK * b * length * (chunk + n + p + n * p)
+
+
+def ssd_inputs(rng, b: int, length: int, n: int, p: int, chunk: int, decay=(0.5, 1.0)):
+    """x (b, L, p), a (b, L) in (0, 1], B and C (b, L, n), float32, and the chunk length."""
+    f32 = lambda v: np.asarray(v, dtype=np.float32)  # noqa: E731
+    lo, hi = decay
+    return (f32(rng.standard_normal((b, length, p))), f32(rng.uniform(lo, hi, (b, length))),
+            f32(rng.standard_normal((b, length, n))), f32(rng.standard_normal((b, length, n))), chunk)
+
+
+class WorkWatch(ScanWatch):
+    """ScanWatch, and the elements all computing (non-view) ops wrote together (`elements`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.elements = 0
+
+    def on_op(self, name, func, args, kwargs, out):
+        super().on_op(name, func, args, kwargs, out)
+        if not func.is_view:
+            self.elements += sum(t.numel() for t in tensors(out))
+
+    def summary(self) -> dict:
+        return {**super().summary(), "elements": np.array(self.elements, dtype=np.int64)}
+
+
+def _ssd_cases(rng) -> list[Case]:
+    odd = int(rng.integers(40, 90)) | 1
+    cost = int(rng.integers(2000, 2600))  # drawn, so that no code can expect it
+    return [
+        Case("b = 2, L = 40, n = 4, p = 3, chunk = 8", ssd_inputs(rng, 2, 40, 4, 3, 8)),
+        Case("L = 1", ssd_inputs(rng, 1, 1, 3, 2, 4)),
+        Case("chunk = 1", ssd_inputs(rng, 1, 12, 2, 2, 1)),
+        Case("chunk >= L (a single chunk)", ssd_inputs(rng, 1, 20, 3, 2, 32)),
+        Case(f"L = {odd}, chunk = 16 (the last chunk partial)", ssd_inputs(rng, 2, odd, 4, 2, 16)),
+        Case("a = 1 (no decay: every chunk's state carries on whole)",
+             (*ssd_inputs(rng, 1, 48, 2, 2, 8)[:1], np.ones((1, 48), np.float32), *ssd_inputs(rng, 1, 48, 2, 2, 8)[2:])),
+        Case("strong decay, a in [0.001, 0.05] (products underflow: never divide by them)",
+             ssd_inputs(rng, 1, 96, 2, 2, 32, decay=(0.001, 0.05))),
+        Case("chunk = 0 (raise ValueError)", ssd_inputs(rng, 1, 8, 2, 2, 0)),
+        Case(f"b = 1, L = {cost}, n = 2, p = 2, chunk = 32 ({SSD_COST})", ssd_inputs(rng, 1, cost, 2, 2, 32)),
+    ]
+
+
+def _run_ssd(fn, case):
+    *arrays, chunk = case.args
+    ins = [torch.from_numpy(v.copy()).to(DEVICE) for v in arrays]
+    before = [t.clone() for t in ins]
+    if "ValueError" in case.kind:
+        try:
+            got = f"returned {type(fn(*ins, chunk)).__name__}"
+        except Exception as e:
+            got = type(e).__name__
+        return {"raised": np.array(got)}
+    if SSD_COST not in case.kind:
+        return {"y": to_numpy(fn(*ins, chunk)), "inputs_unchanged": _unchanged(before, ins)}
+    budget = ssd_line_budget(arrays[0].shape[1], chunk)
+    with WorkWatch() as watch:
+        y, lines = count_lines(fn, [*ins, chunk], budget)  # None once the budget is passed (stopped there)
+    out = {"inputs_unchanged": _unchanged(before, ins), "lines": np.array(lines), **watch.summary()}
+    return out if y is None else {"y": to_numpy(y), **out}
+
+
 LEAVES_TORCH = ("NumPy, SciPy and a tensor's raw bytes are refused here: the cost rules are measured on torch ops, "
                 "and a detour out of torch would hide work and memory from them.")
 
@@ -335,4 +417,6 @@ TASKS = {
     "selective_scan_triton": Task("selective_scan_triton", _triton_cases, _run_triton,
                                   forbidden=frozenset(NO_NUMPY | OUT_OF_TORCH),
                                   why="the scan must run inside your Triton kernel. " + LEAVES_TORCH),
+    "ssd_chunked": Task("ssd_chunked", _ssd_cases, _run_ssd, forbidden=frozenset(NO_NUMPY | OUT_OF_TORCH),
+                        why="compute it in torch, chunk by chunk. " + LEAVES_TORCH),
 }

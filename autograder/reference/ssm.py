@@ -15,7 +15,8 @@ import triton.language as tl  # noqa: E402
 
 from autograder import rules
 from autograder.cases.ssm import (CONV_COST, CONV_OPS, CONV_U_OPS, LIBRARY_SCANS, MAX_CHUNK, MAX_OPS_AROUND_KERNEL,
-                                  MIN_CHUNK, SCAN_COST, TASKS, chunk_loop_budget, scan_inputs, scan_line_budget, scan_op_budget)
+                                  MIN_CHUNK, SCAN_COST, SSD_COST, TASKS, chunk_loop_budget, scan_inputs, scan_line_budget,
+                                  scan_op_budget, ssd_line_budget, ssd_op_budget, ssd_work_budget)
 from autograder.exercise import Case, check_outputs, require
 
 HOST_LINES = 100  # Python lines a Triton wrapper may run: allocate, launch, return
@@ -84,6 +85,38 @@ def ssm_conv_fft(u: torch.Tensor, abar, bbar, c, length: int) -> torch.Tensor:
     return torch.fft.irfft(torch.fft.rfft(u, n_fft) * torch.fft.rfft(k, n_fft), n_fft)[..., :length]
 
 
+def dplr_powers_kernel(lam, p, q, b, c, dt: float, length: int) -> torch.Tensor:
+    """The naive S4 kernel: A = diag(Lambda) - P Q^*, bilinear (Abar, Bbar), and
+    K_l = C Abar^l Bbar for l < L by L matrix-vector steps. complex128, (L,)."""
+    a = torch.diag(lam) - torch.outer(p, q.conj())  # (N, N)
+    eye = torch.eye(lam.shape[0], dtype=a.dtype)
+    left = eye - dt / 2 * a
+    abar, v = torch.linalg.solve(left, eye + dt / 2 * a), torch.linalg.solve(left, dt * b)  # Bbar
+    ks = []
+    for _ in range(length):
+        ks.append(c @ v)
+        v = abar @ v
+    return torch.stack(ks)
+
+
+def s4_kernel_fft(lam, p, q, b, c, dt: float, length: int) -> torch.Tensor:
+    """S4's kernel without powers of A (Gu, Goel and Re 2022, Algorithm 1): the generating function
+    truncated at L, evaluated at the L roots of unity through the Cauchy kernel and the Woodbury
+    identity, then one inverse FFT of length L. complex128, (L,)."""
+    n = lam.shape[0]
+    a = torch.diag(lam) - torch.outer(p, q.conj())
+    eye = torch.eye(n, dtype=a.dtype)
+    abar = torch.linalg.solve(eye - dt / 2 * a, eye + dt / 2 * a)
+    c_t = c - c @ torch.linalg.matrix_power(abar, length)  # C (I - Abar^L): squaring, log2 L products
+    z = torch.exp(-2j * torch.pi * torch.arange(length, dtype=torch.float64) / length)  # (L,) roots of unity
+    g = (2 / dt) * (1 - z) / (1 + z)  # (L,)
+    r = 1 / (g[:, None] - lam[None, :])  # (L, N): the Cauchy kernel
+    k00, k01 = r @ (c_t * b), r @ (c_t * p)
+    k10, k11 = r @ (q.conj() * b), r @ (q.conj() * p)
+    khat = 2 / (1 + z) * (k00 - k01 * k10 / (1 + k11))  # Woodbury
+    return torch.fft.ifft(khat, length)
+
+
 def selective_scan_spec(u, delta, a, b, c, d) -> torch.Tensor:
     """Mamba's selective scan in float64, one step at a time: x_t = exp(delta_t A) x_{t-1} +
     delta_t B_t u_t, y_t = <C_t, x_t> + D u_t. u, delta (b, d, L); A (d, n); B, C (b, n, L); D (d,)."""
@@ -108,6 +141,56 @@ def scan_doubling(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch
         a, b = a_prev * a, a * b_prev + b
         shift *= 2
     return a, b
+
+
+def ssd_spec(x, a, b, c) -> torch.Tensor:
+    """Mamba-2's scalar-decay SSM one step at a time in float64: h_t = a_t h_{t-1} + B_t x_t^T (an
+    (n, p) state), y_t = C_t^T h_t. x (b, L, p); a (b, L); B, C (b, L, n). Returns (b, L, p)."""
+    x, a, b, c = (t.detach().cpu().double() for t in (x, a, b, c))
+    h = torch.zeros(x.shape[0], b.shape[-1], x.shape[-1], dtype=torch.float64)  # (b, n, p)
+    ys = []
+    for t in range(x.shape[1]):
+        h = a[:, t, None, None] * h + b[:, t, :, None] * x[:, t, None, :]
+        ys.append((c[:, t, :, None] * h).sum(1))  # (b, p)
+    return torch.stack(ys, 1) if ys else torch.zeros_like(x)
+
+
+def ssd_dense(x, a, b, c) -> torch.Tensor:
+    """The same map as one masked attention, y = (M o C B^T) x with the 1-semiseparable mask
+    M[t, s] = a_{s+1} ... a_t for s <= t (0 above the diagonal), in float64: O(L^2) memory."""
+    x, a, b, c = (t.detach().cpu().double() for t in (x, a, b, c))
+    logs = torch.log(a).cumsum(-1)  # (b, L): sum of log a up to t
+    gap = logs[:, :, None] - logs[:, None, :]  # (b, L, L): log of a_{s+1} ... a_t
+    causal = torch.ones(gap.shape[-2:], dtype=torch.bool).tril()
+    mask = torch.exp(gap.masked_fill(~causal, float("-inf")))
+    return torch.einsum("bts,bts,bsp->btp", mask, c @ b.transpose(1, 2), x)
+
+
+def ssd_chunks(x, a, b, c, chunk: int) -> torch.Tensor:
+    """The chunked SSD (Dao and Gu 2024, section 6): masked matmuls inside each chunk of `chunk` steps,
+    each chunk's final state from its inputs, one pass over the chunks carrying the state, and the
+    carried state read out inside each chunk. float32 like the inputs; no (L, L) tensor."""
+    bsz, length, p = x.shape
+    n, t_len = b.shape[-1], chunk
+    pad = -length % t_len
+    if pad:  # pad with steps that change nothing: a = 1, x = B = C = 0
+        x, b, c = (torch.nn.functional.pad(v, (0, 0, 0, pad)) for v in (x, b, c))
+        a = torch.nn.functional.pad(a, (0, pad), value=1.0)
+    k = x.shape[1] // t_len
+    x, b, c = x.reshape(bsz, k, t_len, p), b.reshape(bsz, k, t_len, n), c.reshape(bsz, k, t_len, n)
+    la = torch.log(a).reshape(bsz, k, t_len).cumsum(-1)  # (b, k, T): log decay from the chunk start
+    causal = torch.ones(t_len, t_len, dtype=torch.bool, device=x.device).tril()
+    inner = torch.exp((la[..., :, None] - la[..., None, :]).masked_fill(~causal, float("-inf")))  # (b, k, T, T)
+    y = torch.einsum("bkts,bktn,bksn,bksp->bktp", inner, c, b, x)  # within each chunk
+    to_end = torch.exp(la[..., -1:] - la)  # (b, k, T): decay from step s to the chunk's end
+    states = torch.einsum("bks,bksn,bksp->bknp", to_end, b, x)  # each chunk's own final state
+    h = torch.zeros(bsz, n, p, dtype=x.dtype, device=x.device)
+    carried = []
+    for j in range(k):  # k = ceil(L / T) sequential steps
+        carried.append(h)
+        h = torch.exp(la[:, j, -1, None, None]) * h + states[:, j]
+    y = y + torch.einsum("bkt,bktn,bknp->bktp", torch.exp(la), c, torch.stack(carried, 1))
+    return y.reshape(bsz, k * t_len, p)[:, :length]
 
 
 # ---------------------------------------------------------------- fast: the Triton selective scan
@@ -374,12 +457,56 @@ def _check_triton(case: Case, got, want):
                              "a loop over time steps in Python; let the kernel walk the chunks")
 
 
+def _ref_ssd(case: Case):
+    *arrays, chunk = case.args
+    if chunk < 1:
+        return {"raised": np.array("ValueError")}
+    return {"y": ssd_spec(*(torch.from_numpy(v) for v in arrays)).float().numpy()}
+
+
+def _ssd_cost(case: Case, got) -> None:
+    """The cost case: a fixed number of lines per chunk, no (L, L) tensor, O(L chunk) work, a fixed
+    number of ops per chunk (in that order: the most specific reason first)."""
+    x, _, b, _, chunk = case.args
+    bsz, length, p = x.shape
+    n = b.shape[-1]
+    chunks = -(-length // chunk)
+    see = "section 6, the chunked algorithm"
+    if int(got.get("lines", 0)) > ssd_line_budget(length, chunk):
+        raise AssertionError(f"ran more than {ssd_line_budget(length, chunk)} lines of Python at L = {length}, chunk = "
+                             f"{chunk} (stopped there): a loop over time steps; the only sequential pass is over the "
+                             f"{chunks} chunks, everything inside a chunk is masked matmuls ({see})")
+    if int(got.get("largest_out", 0)) >= length * length:
+        raise AssertionError(f"an op produced {int(got['largest_out'])} elements, L^2 or more at L = {length}: the "
+                             f"whole (L, L) mask; form it only inside each chunk, (chunk, chunk) blocks ({see})")
+    if int(got.get("elements", 0)) > ssd_work_budget(bsz, length, n, p, chunk):
+        raise AssertionError(f"its ops wrote {int(got['elements'])} elements at L = {length}, chunk = {chunk}, more than "
+                             f"{ssd_work_budget(bsz, length, n, p, chunk)} (24 b L (chunk + n + p + n p)): O(L^2) work, such "
+                             "as every output chunk against every earlier input chunk; earlier chunks reach a chunk only "
+                             f"through the carried (n, p) state ({see})")
+    if int(got.get("ops", 0)) > ssd_op_budget(length, chunk):
+        raise AssertionError(f"ran {int(got['ops'])} torch ops at L = {length}, more than {ssd_op_budget(length, chunk)} "
+                             f"for {chunks} chunks: a step per time step; pass the state once per chunk and do the rest "
+                             f"for all chunks at once ({see})")
+
+
+def _check_ssd(case: Case, got, want):
+    if _expected_error(case, got, want):
+        return
+    if SSD_COST in case.kind:
+        _ssd_cost(case, got)
+    require(got, want)
+    _check_unchanged(got)
+    check_outputs(case, {"y": got["y"]}, want)
+
+
 EXERCISES = {
     "hippo_legs": TASKS["hippo_legs"].graded(_ref_hippo, _check_hippo),
     "discretize": TASKS["discretize"].graded(_ref_discretize, _check_discretize),
     "ssm_conv": TASKS["ssm_conv"].graded(_ref_conv, _check_conv),
     "selective_scan": TASKS["selective_scan"].graded(_ref_scan, _check_scan),
     "selective_scan_triton": TASKS["selective_scan_triton"].graded(_ref_scan, _check_triton),
+    "ssd_chunked": TASKS["ssd_chunked"].graded(_ref_ssd, _check_ssd),
 }
 
 
