@@ -8,12 +8,13 @@ import math
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from autograder.device import DEVICE
 from autograder.exercise import Case, Task, to_numpy
-from autograder.watch import OpWatch
+from autograder.watch import OpWatch, tensors
 
 
 class _ApiNames(TorchFunctionMode):
@@ -351,6 +352,135 @@ def _run_pe(fn, case: Case):
     return out
 
 
+# ---------------------------------------------------------------- exercise 6: decode_greedy
+
+
+class TinyBlock(nn.Module):
+    """A causal pre-LN block (section 8) with its attention written out: x + out(attn(LN1 x)), then
+    x + ff2(GELU(ff1(LN2 x))). `attn_in` projects to (q, k, v), each d wide, heads of d / n_heads
+    consecutive features."""
+
+    def __init__(self, d_model: int, n_heads: int):
+        super().__init__()
+        self.n_heads = n_heads
+        self.ln1, self.ln2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+        self.attn_in, self.attn_out = nn.Linear(d_model, 3 * d_model), nn.Linear(d_model, d_model)
+        self.ff1, self.ff2 = nn.Linear(d_model, 4 * d_model), nn.Linear(4 * d_model, d_model)
+
+    def heads(self, t):  # (L, d) -> (n_heads, L, d / n_heads)
+        return t.unflatten(-1, (self.n_heads, -1)).transpose(0, 1)
+
+    def forward(self, x):  # x (L, d), one sequence
+        L, d = x.shape
+        q, k, v = (self.heads(t) for t in self.attn_in(self.ln1(x)).split(d, dim=-1))  # (h, L, dh) each
+        scores = q @ k.transpose(-1, -2) / math.sqrt(d // self.n_heads)  # (h, L, L)
+        causal = torch.ones(L, L, dtype=torch.bool, device=x.device).tril()
+        weights = torch.softmax(scores.masked_fill(~causal, float("-inf")), dim=-1)
+        x = x + self.attn_out((weights @ v).transpose(0, 1).flatten(-2))  # (L, d)
+        return x + self.ff2(F.gelu(self.ff1(self.ln2(x))))
+
+
+class TinyLM(nn.Module):
+    """A tiny causal language model for Exercise 6: token embedding, sinusoidal positions added
+    (section 6), `n_layers` TinyBlocks, a final LayerNorm, logits through the embedding matrix
+    (tied). `forward(tokens)` maps a 1-D LongTensor of L ids to (L, vocab) logits, every position
+    attending to itself and the positions before it: the uncached way to decode."""
+
+    def __init__(self, vocab: int = 50, d_model: int = 32, n_heads: int = 4, n_layers: int = 2, seed: int = 0):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.embed = nn.Embedding(vocab, d_model)
+        self.blocks = nn.ModuleList(TinyBlock(d_model, n_heads) for _ in range(n_layers))
+        self.ln = nn.LayerNorm(d_model)
+
+    def positions(self, start: int, count: int):  # (count, d): PE rows start .. start + count - 1
+        d = self.embed.embedding_dim
+        p = torch.arange(start, start + count, dtype=torch.float64, device=self.embed.weight.device)[:, None]
+        omega = 10000.0 ** (-torch.arange(0, d, 2, dtype=torch.float64, device=p.device) / d)
+        return torch.stack([torch.sin(p * omega), torch.cos(p * omega)], -1).flatten(-2).to(self.embed.weight.dtype)
+
+    def logits(self, x):  # (L, d) output of the last block -> (L, vocab)
+        return self.ln(x) @ self.embed.weight.T
+
+    def forward(self, tokens):  # (L,) -> (L, vocab)
+        x = self.embed(tokens) + self.positions(0, len(tokens))  # (L, d)
+        for block in self.blocks:
+            x = block(x)
+        return self.logits(x)
+
+
+def _storage_ptr(t: torch.Tensor):
+    try:
+        return t.untyped_storage().data_ptr()
+    except (RuntimeError, NotImplementedError):
+        return None
+
+
+class WeightRows(OpWatch):
+    """How many rows (token vectors) each watched weight matrix multiplied while active: every
+    matrix product with the weight (or a view or copy of it: the watch follows any op whose output
+    has the weight's size) among its inputs adds its output's elements over the weight's output
+    width. `rows[name]`: the count per weight."""
+
+    def __init__(self, weights: dict):
+        super().__init__()
+        self.rows = {name: 0 for name in weights}
+        self._width = {name: w.shape[0] for name, w in weights.items()}
+        self._numel = {name: w.numel() for name, w in weights.items()}
+        self._ptrs = {_storage_ptr(w): name for name, w in weights.items()}
+        self._followed = []
+
+    def on_op(self, name, func, args, kwargs, out):
+        ins = [t for t in tensors((args, kwargs)) if t.numel()]
+        hit = {self._ptrs[p] for p in map(_storage_ptr, ins) if p in self._ptrs}
+        for weight in hit:
+            for t in tensors(out):
+                if name in MATMULS:  # a product: its output holds one row per token vector multiplied
+                    self.rows[weight] += t.numel() // self._width[weight]
+                elif t.numel() == self._numel[weight]:  # a view or copy of the weight (clone, .to, * 1.0): follow it
+                    self._ptrs.setdefault(_storage_ptr(t), weight)
+                    self._followed.append(t)  # kept alive while watched: a freed address could be reused
+
+
+MATMULS = frozenset({"mm", "addmm", "bmm", "baddbmm", "mv", "addmv", "matmul", "dot", "vdot", "linear",
+                     "_addmm_activation", "addbmm", "einsum", "tensordot", "inner", "outer", "ger", "mkldnn_linear"})
+
+
+def _decode_case(rng, kind, prompt_len, steps, vocab=50, d=32, heads=4, layers=2):
+    seed = int(rng.integers(0, 2**31 - 1))
+    prompt = rng.integers(0, vocab, prompt_len)
+    return Case(kind, (np.array([vocab, d, heads, layers, seed]), prompt, np.array(steps)))
+
+
+def _decode_cases(rng):
+    return [
+        _decode_case(rng, "a prompt of one token", 1, 6),
+        _decode_case(rng, "a prompt of 5 tokens, 8 new ones", 5, 8),
+        _decode_case(rng, "one new token only (the prefill alone decides it)", 4, 1),
+        _decode_case(rng, "three layers, 2 heads", 3, 7, layers=3, heads=2),
+        _decode_case(rng, "a random model, 12 new tokens", int(rng.integers(2, 7)), 12),
+    ]
+
+
+def decode_model(config) -> TinyLM:
+    vocab, d, heads, layers, seed = (int(v) for v in config)
+    with torch.random.fork_rng(devices=[]):  # the model's seed leaves the caller's random state alone
+        return TinyLM(vocab, d, heads, layers, seed).double().to(DEVICE).eval()
+
+
+def _run_decode(fn, case: Case):
+    config, prompt, steps = case.args
+    model = decode_model(config)
+    watched = {f"blocks.{i}.{part}": getattr(b, part).weight for i, b in enumerate(model.blocks)
+               for part in ("attn_in", "ff1")}
+    with torch.no_grad(), WeightRows(watched) as rows:
+        out = fn(model, torch.tensor(prompt, device=DEVICE), int(steps))
+    tokens, logits = _pair(out, "decode_greedy")  # (steps,) ids and the (steps, V) logits that chose them
+    names = sorted(watched)
+    return {"tokens": to_numpy(tokens).astype(np.int64).reshape(-1), "logits": to_numpy(logits),
+            "weights": np.array(names, dtype=str), "rows": np.array([rows.rows[n] for n in names], dtype=np.int64)}
+
+
 # ---------------------------------------------------------------- exercise 5: rnn_bptt
 
 
@@ -436,6 +566,7 @@ LSTM_REFUSED = frozenset({"LSTMCell", "LSTM", "_VF", "lstm_cell", "_VariableFunc
 BPTT_REFUSED = frozenset({"autograd", ".backward", ".grad", "torch.func", "functorch", "vjp", "jvp", "jacrev",
                           "jacfwd", "vmap", "hessian", "requires_grad_", ".requires_grad", "enable_grad",
                           "set_grad_enabled", "inference_mode", "._C", "overrides", "RNN", "RNNCell", "rnn_tanh", "rnn_tanh_cell", "_VF", "_VariableFunctions"})
+DECODE_REFUSED = frozenset({"numpy", ".numpy", "np", "scaled_dot_product_attention", "MultiheadAttention"})
 MHA_REFUSED = frozenset({"MultiheadAttention", "multi_head_attention_forward", "_native_multi_head_attention"})
 ATTENTION_REFUSED = frozenset({"scaled_dot_product_attention", *MHA_REFUSED, "scipy", ".softmax", ".log_softmax",
                                ".logsumexp", ".softmin", ".gumbel_softmax", "._softmax", "._log_softmax",
@@ -462,6 +593,12 @@ TASKS = {
             "MultiheadAttention is what you are checked against.",
     ),
     "sinusoidal_positional_encoding": Task("sinusoidal_positional_encoding", _pe_cases, _run_pe),
+    "decode_greedy": Task(
+        "decode_greedy", _decode_cases, _run_decode,
+        forbidden=DECODE_REFUSED,
+        why="decode in torch, on the model's own weights, with a cache of keys and values per layer (section 9, "
+            "'Decoding with a KV cache').",
+    ),
     "rnn_bptt": Task(
         "rnn_bptt", _bptt_cases, _run_bptt,
         forbidden=BPTT_REFUSED,

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from autograder.device import DEVICE
-from autograder.cases.transformer import TASKS, BPTT_OUTPUTS, LSTM_INPUTS, _lstm_outputs, attention_grads, rotation_residual  # noqa: F401
+from autograder.cases.transformer import TASKS, BPTT_OUTPUTS, decode_model, LSTM_INPUTS, _lstm_outputs, attention_grads, rotation_residual  # noqa: F401
 from autograder.exercise import Case, require, to_numpy
 from autograder.tolerance import compare, tolerance
 
@@ -60,6 +60,40 @@ def rnn_bptt_autograd(x, h0, W_xh, W_hh, b, dL_dh):
         hs = rnn_forward(x, h0_, W_xh_, W_hh_, b_)  # (T, B, H)
         grads = torch.autograd.grad((hs * dL_dh).sum(), leaves)
     return tuple(g.detach() for g in grads)  # dW_xh, dW_hh, db, dh0
+
+
+def decode_uncached(model, prompt, steps):
+    """Greedy decoding the slow way: the whole sequence through the model for every new token.
+    Returns the new ids (steps,) and the last position's logits at each step (steps, V)."""
+    tokens, logits = prompt.clone(), []
+    for _ in range(steps):
+        logits.append(model(tokens)[-1])
+        tokens = torch.cat([tokens, logits[-1].argmax()[None]])
+    return tokens[len(prompt):], torch.stack(logits)
+
+
+def decode_cached(model, prompt, steps):
+    """Greedy decoding with a cache of every layer's keys and values (the reference of Exercise 6):
+    the prompt once through the model (prefill), then one token per step."""
+    caches = [None] * len(model.blocks)  # per layer: (k, v), each (h, n, dh)
+    x, start, out = model.embed(prompt) + model.positions(0, len(prompt)), 0, []
+    for _ in range(steps):
+        for i, block in enumerate(model.blocks):
+            d = x.shape[-1]
+            q, k, v = (block.heads(t) for t in block.attn_in(block.ln1(x)).split(d, dim=-1))  # (h, m, dh)
+            if caches[i] is not None:
+                k, v = torch.cat([caches[i][0], k], 1), torch.cat([caches[i][1], v], 1)  # (h, n, dh)
+            caches[i] = (k, v)
+            n, m = k.shape[1], q.shape[1]
+            allowed = torch.ones(m, n, dtype=torch.bool, device=x.device).tril(n - m)  # query j sees keys <= n - m + j
+            scores = (q @ k.transpose(-1, -2) / math.sqrt(d // block.n_heads)).masked_fill(~allowed, float("-inf"))
+            x = x + block.attn_out((torch.softmax(scores, -1) @ v).transpose(0, 1).flatten(-2))
+            x = x + block.ff2(F.gelu(block.ff1(block.ln2(x))))
+        out.append(model.logits(x)[-1])
+        start += x.shape[0]
+        x = model.embed(out[-1].argmax()[None]) + model.positions(start, 1)  # (1, d): only the new token goes in
+    logits = torch.stack(out)  # (steps, V)
+    return logits.argmax(-1), logits
 
 
 def attention_spec(q, k, v, mask=None):
@@ -404,6 +438,50 @@ def _check_bptt(case: Case, got, want):
         _compare(got[name], want[name], name, BPTT_HINTS[name] + " (section 1).")
 
 
+# ---------------------------------------------------------------- exercise 6: decode_greedy
+
+
+def _ref_decode(case: Case):
+    config, prompt, steps = case.args
+    model = decode_model(config).cpu()
+    with torch.no_grad():
+        tokens, logits = decode_uncached(model, torch.tensor(prompt), int(steps))
+    layers = int(config[3])
+    names = sorted(f"blocks.{i}.{part}" for i in range(layers) for part in ("attn_in", "ff1"))
+    once = len(prompt) + int(steps) - 1  # each token through each weight once; the last one need not be
+    return {"tokens": to_numpy(tokens), "logits": to_numpy(logits), "weights": np.array(names, dtype=str),
+            "rows": np.full(len(names), once, dtype=np.int64)}
+
+
+def _check_decode(case: Case, got, want):
+    require(got, want)
+    prompt_len, steps = len(case.args[1]), int(case.args[2])
+    tokens, expected = np.asarray(got["tokens"]), np.asarray(want["tokens"])
+    if tokens.shape != expected.shape:
+        raise AssertionError(f"returned {tokens.size} token ids for {steps} steps: one new id per step, the prompt "
+                             "not included")
+    for name, rows, once in zip(want["weights"], got["rows"], want["rows"]):
+        if rows > once + 1:
+            raise AssertionError(
+                f"{name} multiplied {rows} token vectors to decode {steps} tokens after a prompt of {prompt_len}: "
+                f"with a cache every token goes through each weight once ({once} in all), so the prefix was "
+                "recomputed at every step (section 9, 'Decoding with a KV cache')")
+        if rows < once:
+            raise AssertionError(
+                f"{name} multiplied only {rows} token vectors for a sequence of {once + 1}: every token but the "
+                "last must go through every layer's weights, in torch, once (section 9)")
+    _compare(got["logits"], want["logits"], "the logits (steps, V)",
+             "Each step's logits must be those of the full forward at the last position: the cached keys and values "
+             "are what the full forward computes, the prompt prefilled under the causal mask and each new token at "
+             "its own position (section 9).")
+    wrong = np.flatnonzero(tokens != expected)
+    if wrong.size:
+        raise AssertionError(
+            f"new token {wrong[0] + 1} of {steps} differs from decoding without a cache ({wrong.size} of {steps} "
+            "differ): the cached keys and values must be those the full forward would compute, the prompt "
+            "prefilled under the causal mask and each new token at its own position (section 9)")
+
+
 # ---------------------------------------------------------------- the exercises
 
 EXERCISES = {
@@ -412,6 +490,7 @@ EXERCISES = {
     "MultiHeadAttention": TASKS["MultiHeadAttention"].graded(_ref_mha, _check_mha),
     "sinusoidal_positional_encoding": TASKS["sinusoidal_positional_encoding"].graded(_ref_pe, _check_pe),
     "rnn_bptt": TASKS["rnn_bptt"].graded(_ref_bptt, _check_bptt),
+    "decode_greedy": TASKS["decode_greedy"].graded(_ref_decode, _check_decode),
 }
 
 
