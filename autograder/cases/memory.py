@@ -57,6 +57,8 @@ def _state_cases(rng: np.random.Generator) -> list[Case]:
         ("optimizer_bytes < 0 (raise ValueError)", (10, 1, 2), {"optimizer_bytes": -4}),
         ("n_params = 1.5, not a whole count (raise ValueError)", (1.5, 1, 2), {}),
         ("dp = 2.5, not a whole count (raise ValueError)", (10, 1, 2.5), {}),
+        ("n_params = inf, not a whole count (raise ValueError, not math.floor's OverflowError)",
+         (float("inf"), 1, 2), {}),
     ]
     return cases + [Case(kind, (args, kwargs)) for kind, args, kwargs in bad]
 
@@ -100,6 +102,8 @@ def _activation_cases(rng: np.random.Generator) -> list[Case]:
         Case("layers = 0", ((128, 2, 64, 4, 0), {"recompute": "full"})),
         Case("a negative seq (raise ValueError)", ((-8, 1, 64, 4, 2), {"recompute": "none", "raise": True})),
         Case("hidden = 64.5, not integral (raise ValueError)", ((8, 1, 64.5, 4, 2), {"recompute": "none", "raise": True})),
+        Case("seq = inf, not a whole number (raise ValueError, not math.floor's OverflowError)",
+             ((float("inf"), 1, 64, 4, 2), {"recompute": "none", "raise": True})),
         Case("recompute='Full' (raise ValueError: the three modes are lowercase)",
              ((8, 1, 64, 4, 2), {"recompute": "Full", "raise": True})),
         Case("recompute='selective ' with a trailing space (raise ValueError)",
