@@ -5,7 +5,8 @@ be asked for: a tiny decoder (built from a config and a seed, no download) whose
 either on a padded batch with a mask or, swapped in by a monkey patch, per sequence from
 `cu_seqlens`; and `AttentionWatch`, a TorchDispatchMode that records the largest tensor any torch
 op makes, the attention-like ops and every other computing op that ran on the host, and the Triton
-launches (the varlen kernel's rules), with every fresh `torch.empty*` poisoned.
+launches (the varlen kernel's rules), with every fresh `torch.empty*` poisoned; and `TorchOps`, a
+TorchFunctionMode that counts the torch calls a function makes (boundaries from whole-tensor ops).
 """
 import copy
 import tracemalloc
@@ -16,11 +17,12 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
 
 from autograder.device import CUDA, DEVICE
 
 from autograder.exercise import NO_NUMPY, Case, Task, dtype_name, raised, to_numpy
-from autograder.watch import INTERPRETING, HostOps, OpWatch, count_lines, tensors
+from autograder.watch import INTERPRETING, HostOps, count_lines, tensors
 
 WORK_CASE = "the work must stay O(n log n + n * bins)"  # the case whose check reads the line count
 
@@ -194,17 +196,19 @@ class AttentionWatch(HostOps):
         super().on_op(name, func, args, kwargs, out)
 
 
-class TorchOps(OpWatch):
-    """Counts the torch ops a call runs (every aten op, views and allocations included): reading a
-    tensor element by element from Python (`int(t[i])`, `for x in t`) costs one op or more per
-    element, so a count that stays flat as the tensor grows is a count of whole-tensor ops."""
+class TorchOps(TorchFunctionMode):
+    """Counts the torch functions and tensor methods a call runs (`count`), at the Python level:
+    reading a tensor element by element from Python (`int(t[i])`, `for x in t`, `.item()`, `if t[i]
+    == 0`) costs a call or more per element, so a count that stays flat as the tensor grows is a
+    count of whole-tensor ops. A function mode, not a dispatch mode: it costs nothing to enter."""
 
     def __init__(self):
         super().__init__()
         self.count = 0
 
-    def on_op(self, name, func, args, kwargs, out):
+    def __torch_function__(self, func, types, args=(), kwargs=None):
         self.count += 1
+        return func(*args, **(kwargs or {}))
 
 
 # ---------------------------------------------------------------- exercise 1: first-fit decreasing
@@ -616,8 +620,9 @@ TASKS = {
     ),
     "cu_seqlens_from_position_ids": Task(
         "cu_seqlens_from_position_ids", _positions_cases, _run_positions,
-        forbidden=NO_NUMPY | frozenset({".untyped_storage", ".storage", ".data_ptr", "ctypes", "memoryview",
-                                        "getattr", "eval", "exec", "__import__", "packed_collate", "unpad_input"}),
+        forbidden=NO_NUMPY | frozenset({".untyped_storage", ".storage", ".data_ptr", "ctypes", "memoryview", "pickle",
+                                        "struct", "getattr", "eval", "exec", "__import__", "packed_collate",
+                                        "unpad_input"}),
         why=("find the restarts with whole-tensor ops on the device (where the positions are 0), not by reading "
              "the positions into Python; and derive the boundaries from position_ids alone."),
     ),
