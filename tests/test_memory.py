@@ -13,7 +13,8 @@ from autograder.cases import memory as cases
 from autograder.reference import memory as M
 
 REFERENCES = {"model_state_bytes": M.model_state_bytes, "activation_bytes": M.activation_bytes,
-              "count_params": M.count_params, "zero_step": M.zero_step}
+              "count_params": M.count_params, "zero_step": M.zero_step,
+              "ring_reduce_scatter": M.ring_reduce_scatter, "ring_all_gather": M.ring_all_gather}
 
 
 # ---------------------------------------------------------------- the formulas
@@ -196,7 +197,59 @@ def _zero_states_of_floor_size(params, grads, states, world, stage, lr, **kw):
     return new_params, [{k: v[:max(P // world, 1)] for k, v in s.items()} for s in new_states], nbytes
 
 
+def _ring_whole_tensor(x, rank, world, send, recv):
+    total, passing = x.clone(), x.clone()
+    for _ in range(world - 1):
+        send(passing, (rank + 1) % world)
+        passing = torch.empty_like(x)
+        recv(passing, (rank - 1) % world)
+        total = total + passing
+    return total.reshape(world, -1)[rank]
+
+
+def _ring_direct(x, rank, world, send, recv):  # right values and bytes, but every rank talks to every rank
+    pieces = list(x.reshape(world, -1))
+    for j in range(world):
+        if j != rank:
+            send(pieces[j], j)
+    mine = pieces[rank].clone()
+    for j in range(world):
+        if j != rank:
+            arrived = torch.empty_like(mine)
+            recv(arrived, j)
+            mine = mine + arrived
+    return mine
+
+
+def _ring_ignores_arrivals(x, rank, world, send, recv):  # right traffic, but what arrives is dropped
+    pieces = list(x.reshape(world, -1).clone())
+    for k in range(world - 1):
+        send(pieces[(rank - k - 1) % world], (rank + 1) % world)
+        recv(torch.empty_like(pieces[0]), (rank - 1) % world)
+    return pieces[rank]
+
+
+def _gather_arrival_order(shard, rank, world, send, recv):
+    arrived = [shard.clone()]
+    for _ in range(world - 1):
+        send(arrived[-1], (rank + 1) % world)
+        arrived.append(torch.empty_like(shard))
+        recv(arrived[-1], (rank - 1) % world)
+    return torch.cat(arrived)
+
+
+def _gather_raises_on_rank_1(shard, rank, world, send, recv):
+    if rank == 1:
+        raise IndexError("rank 1 fails")
+    return M.ring_all_gather(shard, rank, world, send, recv)
+
+
 @pytest.mark.parametrize("name,fn,kind,message", [
+    ("ring_reduce_scatter", _ring_whole_tensor, "2 ranks", "more or less than one chunk"),
+    ("ring_reduce_scatter", _ring_direct, "3 ranks", "each to rank (rank + 1) % world only"),
+    ("ring_reduce_scatter", _ring_ignores_arrivals, "2 ranks", "chunk r of the sum"),
+    ("ring_all_gather", _gather_arrival_order, "2 ranks", "in rank order"),
+    ("ring_all_gather", _gather_raises_on_rank_1, "2 ranks", "on rank 1: IndexError"),
     ("model_state_bytes", _states_as_floats, "Figure 1", "not a Python int"),
     ("model_state_bytes", _states_without_validation, "raise ValueError", "instead of raising ValueError"),
     ("model_state_bytes", _states_extra_key, "Figure 1", "exactly params, grads, optimizer and total"),
@@ -214,6 +267,16 @@ def test_each_check_fails_with_a_lesson(name, fn, kind, message):
 def test_messages_never_show_the_expected_count():
     kind, text = _failure("count_params", lambda cfg: M.count_params(cfg) + 1)
     assert "Llama-2-7B" in kind and "6738415617" not in text and "6738415616" not in text
+
+
+def test_ring_forbids_collectives_and_side_channels():
+    ring = set(M.EXERCISES["ring_all_gather"].forbidden)
+    assert ring == set(M.EXERCISES["ring_reduce_scatter"].forbidden)
+    assert forbidden.uses("import torch.distributed as dist\ndist.all_gather(out, shard)", ring)
+    assert forbidden.uses("torch.distributed.all_reduce(x)", ring)
+    assert forbidden.uses("frame = sys._getframe().f_back", ring)
+    assert forbidden.uses("with open('/tmp/x') as f:\n    pass", ring)
+    assert not forbidden.uses("send(chunks[j], (rank + 1) % world)\nrecv(buf, (rank - 1) % world)", ring)
 
 
 def test_forbidden_names():

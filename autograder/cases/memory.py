@@ -5,8 +5,14 @@ The counting exercises return Python ints that may exceed 2^63 (a sum over a hug
 so their runs record them as decimal strings, compared exactly, with their Python type. The ZeRO
 run chains the learner's steps, and records whether any input was changed or aliased.
 """
+import datetime
+import multiprocessing as mp
+import socket
+import time
+
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from autograder.exercise import Case, Task
 
@@ -287,10 +293,122 @@ def _run_zero(fn, case: Case) -> dict:
     return out
 
 
+# ---------------------------------------------------------------- 5, 6. ring collectives, in real processes
+
+RING_SECONDS = 5  # a rank that waits this long for a message gives up (a ring that never closes)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ring_rank(fn, rank, world, x, port, conn):
+    """One rank, in its own process: gloo over loopback, its input, counted sends and receives."""
+    try:
+        torch.set_num_threads(1)
+        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
+                                timeout=datetime.timedelta(seconds=RING_SECONDS))
+        x = torch.from_numpy(np.array(x))
+        sent, pending, received = [], [], []
+
+        def send(tensor, dst):  # returns at once; the message is copied as it is now
+            if not isinstance(tensor, torch.Tensor):
+                raise TypeError(f"send takes a tensor, got {type(tensor).__name__}")
+            message = tensor.detach().reshape(-1).to(torch.float32, copy=True)
+            sent.append((int(dst), message, tensor.numel() * tensor.element_size()))
+            pending.append(dist.isend(message, int(dst)))
+
+        def recv(buffer, src):  # fills `buffer` (a float32 tensor of the message's size) in place
+            dist.recv(buffer, int(src))
+            received.append(buffer.numel())
+
+        try:
+            out = fn(x.clone(), rank, world, send, recv)
+        except Exception as e:  # gloo's own errors (a timeout, a lost peer) name ports: keep them apart
+            gloo = isinstance(e, (RuntimeError, dist.DistError)) and ("gloo" in str(e) or "Connection" in str(e))
+            conn.send({"error": "gloo" if gloo else f"{type(e).__name__}: {str(e)[:200]}"})
+            return
+        for work in pending:
+            work.wait()
+        kind = str(out.dtype) if isinstance(out, torch.Tensor) else type(out).__name__
+        out = out.detach() if isinstance(out, torch.Tensor) else torch.tensor([])
+        conn.send({"out": out.reshape(-1).to(torch.float32).numpy(),
+                   "shape": np.array(str(tuple(out.shape))), "dtype": np.array(kind),
+                   "dst": np.array([d for d, _, _ in sent], dtype=np.int64),
+                   "nbytes": np.array([b for _, _, b in sent], dtype=np.int64),
+                   "lens": np.array([m.numel() for _, m, _ in sent], dtype=np.int64),
+                   "received": np.array(received, dtype=np.int64),
+                   "msgs": np.concatenate([m.numpy() for _, m, _ in sent] or [np.zeros(0, np.float32)])})
+        dist.barrier()
+        dist.destroy_process_group()
+    except BaseException:  # set-up or teardown failed (gloo): no message with ports in it
+        conn.send({"error": "gloo"})
+
+
+def run_ring(fn, xs) -> dict:
+    """fn(xs[rank], rank, world, send, recv) on world = len(xs) processes (fork); per rank: its output,
+    every message it sent (destination, bytes, values) and the sizes of those it received."""
+    world = len(xs)
+    ctx = mp.get_context("fork")
+    port, procs, conns = _free_port(), [], []
+    for rank in range(world):
+        parent, child = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_ring_rank, args=(fn, rank, world, xs[rank], port, child), daemon=True)
+        proc.start()
+        procs.append(proc)
+        conns.append(parent)
+    records, deadline = [None] * world, time.monotonic() + RING_SECONDS + 5
+    try:
+        for rank, conn in enumerate(conns):
+            if conn.poll(max(0.0, deadline - time.monotonic())):
+                records[rank] = conn.recv()
+    finally:
+        for proc in procs:
+            proc.join(timeout=max(0.0, deadline - time.monotonic()))
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+    for rank, record in enumerate(records):  # the learner's own error first: the others follow from it
+        if record is not None and "error" in record and not record["error"].startswith("gloo"):
+            return {"error": np.array(f"on rank {rank}: {record['error']}")}
+    for rank, record in enumerate(records):
+        if record is None or "error" in record:
+            return {"error": np.array(f"rank {rank} waited {RING_SECONDS} s for a message that never came, or lost "
+                                      "its peer (a recv with no matching send, or a send to the wrong rank?)")}
+    return {f"{key}{rank}": value for rank, record in enumerate(records) for key, value in record.items()}
+
+
+def _ring_cases(rng: np.random.Generator) -> list[Case]:
+    """(world, chunk, per-rank inputs of world * chunk small integers in float32: every sum is exact)."""
+    def case(kind, world, chunk):
+        return Case(kind, (world, chunk, [rng.integers(-8, 9, world * chunk).astype(np.float32) for _ in range(world)]))
+    chunk = int(rng.integers(2, 6))
+    return [case("2 ranks, one element per chunk", 2, 1), case("3 ranks", 3, chunk),
+            case("4 ranks", 4, chunk + 1), case("1 rank (nothing to send)", 1, 3)]
+
+
+def _run_reduce_scatter(fn, case: Case) -> dict:
+    world, chunk, xs = case.args
+    return run_ring(fn, xs)  # x of world * chunk elements on each rank
+
+
+def _run_all_gather(fn, case: Case) -> dict:
+    world, chunk, xs = case.args
+    return run_ring(fn, [x[:chunk] for x in xs])  # a shard of chunk elements on each rank
+
+
 # ---------------------------------------------------------------- the tasks
 
 NO_OPTIM = ("the exercise is the AdamW update on each rank's shard; torch.optim's AdamW is what the grader "
             "checks it against, so write the update yourself.")
+
+NO_COLLECTIVES = ("the exercise is the collective itself, built from the send and recv it is given; "
+                  "torch.distributed's collectives are what the grader checks it against.")
+RING_FORBIDDEN = frozenset({"torch.distributed", "multiprocessing", "os", "socket", "open", "pathlib", "pickle",
+                            "sys", "inspect", "gc", "globals", "vars", "locals", ".f_back", ".f_locals",
+                            ".all_gather", ".reduce_scatter", ".all_reduce", ".broadcast", ".isend", ".irecv"})
 
 TASKS = {
     "model_state_bytes": Task("model_state_bytes", _state_cases, _run_state),
@@ -301,4 +419,8 @@ TASKS = {
     "zero_step": Task("zero_step", _zero_cases, _run_zero,
                       forbidden=frozenset({"optim", ".AdamW", ".Adam", ".adamw", ".adam"}),
                       why=NO_OPTIM),
+    "ring_reduce_scatter": Task("ring_reduce_scatter", _ring_cases, _run_reduce_scatter,
+                                forbidden=RING_FORBIDDEN, why=NO_COLLECTIVES),
+    "ring_all_gather": Task("ring_all_gather", _ring_cases, _run_all_gather,
+                            forbidden=RING_FORBIDDEN, why=NO_COLLECTIVES),
 }

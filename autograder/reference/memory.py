@@ -377,7 +377,96 @@ def _check_zero(case: Case, got, want):
                                  "+ 2 S), with params sharded only at stage 3 and grads from stage 2 (a list of ints)")
 
 
+# ---------------------------------------------------------------- 5, 6. ring collectives
+
+
+def ring_reduce_scatter(x, rank, world, send, recv):
+    """Rank `rank`'s chunk of the sum of every rank's x, by N - 1 sends of one chunk to rank + 1."""
+    chunks = list(x.reshape(world, -1).clone())  # world x (n / world,)
+    right, left = (rank + 1) % world, (rank - 1) % world
+    for k in range(world - 1):
+        send(chunks[(rank - k - 1) % world], right)  # the partial sum that rank + 1 extends next
+        j = (rank - k - 2) % world
+        incoming = torch.empty_like(chunks[j])
+        recv(incoming, left)
+        chunks[j] = chunks[j] + incoming
+    return chunks[rank]
+
+
+def ring_all_gather(shard, rank, world, send, recv):
+    """Every rank's shard, in rank order, by N - 1 sends of one shard to rank + 1."""
+    parts = [None] * world
+    parts[rank] = shard.clone()
+    right, left = (rank + 1) % world, (rank - 1) % world
+    for k in range(world - 1):
+        send(parts[(rank - k) % world], right)  # forward what arrived last step (own shard first)
+        j = (rank - k - 1) % world
+        parts[j] = torch.empty_like(shard)
+        recv(parts[j], left)
+    return torch.cat(parts)
+
+
+def _ring_expect(case: Case, got, reduce: bool):
+    """Outputs and messages a ring gives on the case's inputs, per rank."""
+    world, chunk, inputs = case.args
+    xs = [np.asarray(x, dtype=np.float64) for x in inputs]
+    if not reduce:
+        xs = [x[:chunk] for x in xs]
+    want = {}
+    for r in range(world):
+        if reduce:
+            c = lambda r_, j: xs[r_].reshape(world, chunk)[j]  # noqa: E731  chunk j of rank r_'s input
+            out = sum(c(q, r) for q in range(world))
+            msgs = [sum(c((r - i) % world, (r - k - 1) % world) for i in range(k + 1)) for k in range(world - 1)]
+        else:
+            out = np.concatenate(xs)
+            msgs = [xs[(r - k) % world] for k in range(world - 1)]
+        want[r] = (out, msgs)
+    return want
+
+
+def _check_ring(case: Case, got, reduce: bool):
+    world, chunk, _ = case.args
+    if "error" in got:
+        raise AssertionError(f"raises or hangs: {got['error']}")
+    section = "section 5's ring " + ("reduce-scatter" if reduce else "all-gather")
+    size = chunk if reduce else world * chunk
+    for r, (out, msgs) in _ring_expect(case, got, reduce).items():
+        on = f"on rank {r} of {world}"
+        if str(got[f"dtype{r}"]) != "torch.float32" or str(got[f"shape{r}"]) != str((size,)):
+            raise AssertionError(f"{on}: returns {got[f'dtype{r}']} of shape {got[f'shape{r}']}; return a float32 "
+                                 f"tensor of {'one chunk, len(x) // world' if reduce else 'world * len(shard)'} "
+                                 "elements")
+        if not np.array_equal(np.asarray(got[f"out{r}"], np.float64), out):
+            raise AssertionError(f"{on}: the values are wrong: " + (
+                f"rank r returns chunk r of the sum over ranks ({section})" if reduce else
+                f"the result is every rank's shard in rank order, rank 0 first, whatever order they arrive in "
+                f"({section})"))
+        dst, nbytes, lens = (np.asarray(got[f"{k}{r}"]) for k in ("dst", "nbytes", "lens"))
+        if len(dst) != world - 1 or np.any(dst != (r + 1) % world):
+            raise AssertionError(f"{on}: sent {len(dst)} messages to ranks {sorted(set(dst.tolist()))}; a ring sends "
+                                 f"world - 1 messages, each to rank (rank + 1) % world only ({section})")
+        if np.any(nbytes != 4 * chunk) or np.any(lens != chunk):
+            raise AssertionError(f"{on}: a message carried more or less than one chunk; each of the world - 1 sends "
+                                 f"moves one chunk, (world - 1) / world of the tensor in all ({section})")
+        if list(np.asarray(got[f"received{r}"])) != [chunk] * (world - 1):
+            raise AssertionError(f"{on}: received {len(got[f'received{r}'])} messages; a ring receives world - 1, "
+                                 f"one chunk each from rank (rank - 1) % world, and uses them ({section})")
+        sent = np.split(np.asarray(got[f"msgs{r}"], np.float64), world - 1) if world > 1 else []
+        for k, (m, w) in enumerate(zip(sent, msgs)):
+            if not np.array_equal(m, w):
+                raise AssertionError(f"{on}: message {k + 1} is not what the ring carries at that step: " + (
+                    "step k sends the running sum of the chunk that rank + 1 extends next, chunk (rank - k - 1) % "
+                    "world, with what came from rank - 1 added" if reduce else
+                    "step k forwards the shard that arrived at step k - 1 (its own shard at step 0)")
+                    + f" ({section})")
+
+
 EXERCISES = {
+    "ring_reduce_scatter": TASKS["ring_reduce_scatter"].graded(
+        lambda case: {}, lambda case, got, want: _check_ring(case, got, reduce=True)),
+    "ring_all_gather": TASKS["ring_all_gather"].graded(
+        lambda case: {}, lambda case, got, want: _check_ring(case, got, reduce=False)),
     "model_state_bytes": TASKS["model_state_bytes"].graded(_ref_state, _check_state),
     "activation_bytes": TASKS["activation_bytes"].graded(_ref_activation, _check_activation),
     "count_params": TASKS["count_params"].graded(_ref_count, _check_count),
