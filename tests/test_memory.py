@@ -276,6 +276,9 @@ def test_ring_forbids_collectives_and_side_channels():
     assert forbidden.uses("torch.distributed.all_reduce(x)", ring)
     assert forbidden.uses("frame = sys._getframe().f_back", ring)
     assert forbidden.uses("with open('/tmp/x') as f:\n    pass", ring)
+    assert forbidden.uses("torch.save(x, 'r0.pt')", ring)
+    assert forbidden.uses("send.__globals__['dist'].all_reduce(x)", ring)
+    assert forbidden.uses("getattr(send, name)", ring)
     assert not forbidden.uses("send(chunks[j], (rank + 1) % world)\nrecv(buf, (rank - 1) % world)", ring)
 
 

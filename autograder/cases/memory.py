@@ -406,9 +406,12 @@ NO_OPTIM = ("the exercise is the AdamW update on each rank's shard; torch.optim'
 
 NO_COLLECTIVES = ("the exercise is the collective itself, built from the send and recv it is given; "
                   "torch.distributed's collectives are what the grader checks it against.")
-RING_FORBIDDEN = frozenset({"torch.distributed", "multiprocessing", "os", "socket", "open", "pathlib", "pickle",
-                            "sys", "inspect", "gc", "globals", "vars", "locals", ".f_back", ".f_locals",
-                            ".all_gather", ".reduce_scatter", ".all_reduce", ".broadcast", ".isend", ".irecv"})
+RING_FORBIDDEN = frozenset({  # collectives, and every other channel between ranks: files, sockets, frames, closures
+    "torch.distributed", ".all_gather", ".reduce_scatter", ".all_reduce", ".broadcast", ".isend", ".irecv",
+    "multiprocessing", "os", "socket", "open", "pathlib", "pickle", "shutil", "tempfile", "subprocess", "mmap",
+    "ctypes", "io", ".save", ".load", ".tofile", ".fromfile", ".memmap", ".from_file",
+    "sys", "inspect", "gc", "globals", "vars", "locals", "getattr", "__import__", "importlib", "exec", "eval",
+    "builtins", "__builtins__", ".f_back", ".f_locals", ".f_globals", ".__globals__", ".__closure__", ".__dict__"})
 
 TASKS = {
     "model_state_bytes": Task("model_state_bytes", _state_cases, _run_state),
