@@ -56,7 +56,8 @@ def cmd_grade(args) -> int:
     except ConnectionError as e:  # no Ray cluster at that address
         print(f"error: {e}", file=sys.stderr)
         return 2
-    rows = _write_outputs(rows, releases, collected, out, args.db or f"sqlite:///{(out / 'gradebook.db').resolve()}")
+    rows = _write_outputs(rows, releases, collected, out, args.db or f"sqlite:///{(out / 'gradebook.db').resolve()}",
+                          workers=max(1, args.workers or 1))
     print(report.summary(rows))
     print(f"sandbox: {sandbox.describe()}")
     if executor is not None:
@@ -79,7 +80,7 @@ def _collect(args):
         return None
 
 
-def _write_outputs(rows, releases, collected, out: Path, db: str):
+def _write_outputs(rows, releases, collected, out: Path, db: str, workers: int = 1):
     """Everything a run leaves in OUT (grades.csv, feedback, report.png, index.html, the gradebook,
     nbgrader's submitted/, autograded/ and feedback, export.csv); returns the rows with the
     hand-graded scores in them."""
@@ -99,7 +100,7 @@ def _write_outputs(rows, releases, collected, out: Path, db: str):
         report.write_feedback([r for r in rows if (r.student_id, r.chapter) == (student, slug)],
                               out / "feedback" / student / f"{slug}.html")
     if graded:
-        nbgrader_dirs.write_nbgrader_feedback(out, list(releases), db)
+        nbgrader_dirs.write_nbgrader_feedback(out, list(releases), db, workers=workers)
         nbgrader_dirs.write_export(rows, releases, db, out / "export.csv", collected.lms_ids)
     report.write_index(rows, out / "index.html")
     return rows

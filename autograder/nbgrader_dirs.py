@@ -206,34 +206,44 @@ def with_manual_scores(rows: list[Row], releases: dict[str, Release], db_url: st
 # nbgrader's feedback and the LMS export
 
 
-def write_nbgrader_feedback(out: Path, slugs: list[str], db_url: str) -> list[Path]:
+def write_nbgrader_feedback(out: Path, slugs: list[str], db_url: str, workers: int = 1) -> list[Path]:
     """`nbgrader generate_feedback` for each chapter, on OUT as the course directory: an HTML page
-    per autograded notebook, scores from the gradebook, hidden tests removed (ClearHiddenTests)."""
+    per autograded notebook, scores from the gradebook, hidden tests removed (ClearHiddenTests).
+    Rendering is most of a large batch's output time (syntax highlighting and HTML parsing, about
+    half a second a notebook), so with `workers` > 1 the chapters render in that many processes;
+    each writes only its own chapter's pages and only reads the gradebook."""
+    todo = [slug for slug in slugs if any((out / "autograded").glob(f"*/{slug}/{slug}.ipynb"))]
+    if workers > 1 and len(todo) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
+            list(pool.map(_chapter_feedback, [out] * len(todo), todo, [db_url] * len(todo)))
+    else:
+        for slug in todo:
+            _chapter_feedback(out, slug, db_url)
+    return [p for slug in todo for p in sorted((out / "feedback").glob(f"*/{slug}/{slug}.html"))]
+
+
+def _chapter_feedback(out: Path, slug: str, db_url: str) -> None:
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
     from nbgrader.converters import GenerateFeedback
     from nbgrader.coursedir import CourseDirectory
     from nbgrader.preprocessors import ClearHiddenTests, GetGrades
     from traitlets.config import Config
 
-    written = []
-    for slug in slugs:
-        if not any((out / "autograded").glob(f"*/{slug}/{slug}.ipynb")):
-            continue
-        c = Config()
-        c.CourseDirectory.root = str(out.resolve())
-        c.CourseDirectory.db_url = db_url
-        c.CourseDirectory.assignment_id = slug
-        c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
-        c.GenerateFeedback.force = True
-        c.GenerateFeedback.permissions = 644
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            coursedir = CourseDirectory(config=c)
-            converter = GenerateFeedback(coursedir=coursedir, config=c)
-            converter.log.setLevel("ERROR")
-            converter.start()
-        written += sorted((out / "feedback").glob(f"*/{slug}/{slug}.html"))
-    return written
+    c = Config()
+    c.CourseDirectory.root = str(out.resolve())
+    c.CourseDirectory.db_url = db_url
+    c.CourseDirectory.assignment_id = slug
+    c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+    c.GenerateFeedback.force = True
+    c.GenerateFeedback.permissions = 644
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        coursedir = CourseDirectory(config=c)
+        converter = GenerateFeedback(coursedir=coursedir, config=c)
+        converter.log.setLevel("ERROR")
+        converter.start()
 
 
 EXPORT_FIXED = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
