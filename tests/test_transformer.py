@@ -122,12 +122,39 @@ class _MHA(T.FastMultiHeadAttention):
         return self.out_proj(out.transpose(1, 2).reshape(B, L, d))
 
 
+def _bptt_by_hand(x, h0, W_xh, W_hh, b, dL_dh):
+    """Back-propagation through time without autograd: the forward keeps h_0..h_T, the walk back
+    carries dL/dh_t from step t + 1 (section 1 of the page)."""
+    hs = [h0]
+    for x_t in x:
+        hs.append(torch.tanh(x_t @ W_xh.T + hs[-1] @ W_hh.T + b))
+    dW_xh, dW_hh, db, carry = torch.zeros_like(W_xh), torch.zeros_like(W_hh), torch.zeros_like(b), torch.zeros_like(h0)
+    for t in range(len(x), 0, -1):
+        da = (dL_dh[t - 1] + carry) * (1 - hs[t] ** 2)
+        dW_xh, dW_hh, db, carry = dW_xh + da.T @ x[t - 1], dW_hh + da.T @ hs[t - 1], db + da.sum(0), da @ W_hh
+    return dW_xh, dW_hh, db, carry
+
+
 CORRECT = {
     "lstm_cell": T.lstm_cell_spec,
     "scaled_dot_product_attention": T.attention_torch,
     "MultiHeadAttention": _MHA,
     "sinusoidal_positional_encoding": T.positional_encoding_torch,
+    "rnn_bptt": _bptt_by_hand,
+    "decode_greedy": T.decode_cached,
 }
+
+
+def test_bptt_by_autograd_is_refused_however_reached():
+    def by_autograd(x, h0, W_xh, W_hh, b, dL_dh):
+        return T.rnn_bptt_autograd(x, h0, W_xh, W_hh, b, dL_dh)  # enable_grad and autograd.grad inside
+    message = _grade("rnn_bptt", by_autograd)
+    assert message is not None and "autograd did the work" in message
+
+
+def test_uncached_decoding_fails_the_row_count():
+    message = _grade("decode_greedy", T.decode_uncached)
+    assert message is not None and "recomputed at every step" in message
 
 
 @pytest.mark.parametrize("seed", [0, 1, 12345])
