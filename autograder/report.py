@@ -63,7 +63,7 @@ def outcome(r: Row) -> str:
 
 
 def write_report(rows: list[Row], path: Path) -> None:
-    """One panel per chapter (two columns of panels once there are more than three chapters), a
+    """One panel per chapter (two columns of panels past three chapters, three past eight), a
     stacked bar per graded cell: how many learners got full marks, 0 points, or no grade. Each
     row of panels is as tall as its longest chapter needs, and the legend (with the title) sits in one
     line above the first row, so a class graded on ten chapters reads as a page, not a 50-row column."""
@@ -79,7 +79,7 @@ def write_report(rows: list[Row], path: Path) -> None:
     for r in rows:
         counts[(r.chapter, r.grade_id)][outcome(r)] += 1
     chapters = list(dict.fromkeys(c for c, _ in keys)) or ["(no submissions)"]
-    ncols = 1 if len(chapters) <= 3 else 2
+    ncols = 1 if len(chapters) <= 3 else 2 if len(chapters) <= 8 else 3
     nrows = math.ceil(len(chapters) / ncols)
     cells = {c: [g for k, g in keys if k == c] for c in chapters}
     heights = [max(len(cells[c]) for c in chapters[i * ncols:(i + 1) * ncols]) or 1 for i in range(nrows)]

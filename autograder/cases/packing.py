@@ -478,15 +478,17 @@ def _rows(rng, b: int, t: int, low: int, high: int) -> np.ndarray:
 
 def _ffd_order(lengths: list[int], capacity: int) -> list[int]:
     """The samples in packed_collate's row-major order (first-fit decreasing, as exercise 4)."""
-    rows, room = [], []
-    for i in sorted(range(len(lengths)), key=lambda i: (-lengths[i], i)):
-        r = next((r for r, free in enumerate(room) if free >= lengths[i]), len(rows))
-        if r == len(rows):
-            rows.append([])
-            room.append(capacity)
-        rows[r].append(i)
-        room[r] -= lengths[i]
-    return [i for row in rows for i in row]
+    by_size = np.lexsort((np.arange(len(lengths)), -np.asarray(lengths, dtype=np.int64)))  # longest first, ties by index
+    bins: list[tuple[int, list[int]]] = []  # (tokens used, members) per row
+    for item in by_size.tolist():
+        slot = 0
+        while slot < len(bins) and bins[slot][0] + lengths[item] > capacity:
+            slot += 1
+        if slot == len(bins):
+            bins.append((0, []))
+        used, members = bins[slot]
+        bins[slot] = (used + lengths[item], members + [item])
+    return [item for _, members in bins for item in members]
 
 
 COLLATE_CASE = "the positions of a packed_collate batch, unpadded to (1, nnz)"
