@@ -501,21 +501,13 @@ class AutogradUse(TorchFunctionMode):
         if name in self.ENGINE or name.startswith("_make_grads"):
             self._seen.add(name)
         out = func(*args, **(kwargs or {}))
-        if any(t.requires_grad for t in _tensors(out)):
+        if any(t.requires_grad for t in tensors(out)):
             self._seen.add(name or "a torch function")
         return out
 
     @property
     def names(self) -> np.ndarray:
         return np.array(sorted(self._seen), dtype=str)
-
-
-def _tensors(tree):
-    if torch.is_tensor(tree):
-        yield tree
-    elif isinstance(tree, (list, tuple)):
-        for t in tree:
-            yield from _tensors(t)
 
 
 BPTT_INPUTS = ("x", "h0", "W_xh", "W_hh", "b", "dL_dh")
